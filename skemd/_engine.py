@@ -1,0 +1,101 @@
+"""Chunked parallel execution over a batch of problems.
+
+Problems are grouped into contiguous chunks and each chunk is one joblib task:
+one task per problem costs more in dispatch than a small problem costs to
+solve. Tasks go through :class:`sklearn.utils.parallel.Parallel`, which
+honours ``n_jobs``, ``joblib.parallel_config`` and sklearn's global config.
+Threads are preferred because POT's compiled solver releases the GIL; any
+backend the caller configures is used instead.
+"""
+
+import math
+
+from joblib import effective_n_jobs
+from sklearn.utils.parallel import Parallel, delayed
+
+# More chunks than workers balances uneven problems; a cap on the cells of a
+# chunk bounds the memory a chunk's plans take while it is in flight.
+_CHUNKS_PER_WORKER = 4
+_MAX_CHUNK_CELLS = 1 << 22
+
+
+def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
+    """Split ``range(k)`` into contiguous ``(start, stop)`` chunks.
+
+    Parameters
+    ----------
+    k : int
+        Number of problems.
+    n_jobs : int, default=None
+        As in joblib; used by ``batch_size="auto"`` to size the chunks.
+    batch_size : int or "auto", default="auto"
+        Problems per chunk. "auto" makes 4 chunks per worker (one chunk when
+        serial), capped so that a chunk holds at most about 4 million cost
+        cells.
+    cells_per_problem : int, default=1
+        The mean ``n * m`` of a problem, for the cap.
+
+    Returns
+    -------
+    bounds : list of tuple of int
+        The chunks' start and stop indices.
+
+    Examples
+    --------
+    >>> from skemd._engine import chunk_bounds
+    >>> chunk_bounds(10, batch_size=4)
+    [(0, 4), (4, 8), (8, 10)]
+    >>> len(chunk_bounds(1000, n_jobs=2))
+    8
+    """
+    if batch_size == "auto":
+        workers = effective_n_jobs(n_jobs)
+        n_chunks = 1 if workers == 1 else _CHUNKS_PER_WORKER * workers
+        batch_size = min(
+            math.ceil(k / n_chunks), max(1, _MAX_CHUNK_CELLS // cells_per_problem)
+        )
+    batch_size = max(1, batch_size)
+    return [(start, min(start + batch_size, k)) for start in range(0, k, batch_size)]
+
+
+def map_chunks(solve, batch, bounds, *, n_jobs=None, verbose=0, **kwargs):
+    """Run ``solve(batch[start:stop], **kwargs)`` for each chunk, in parallel.
+
+    Each task receives a slice of the batch: a view on the threading backend,
+    and only that slice's data on process or distributed backends.
+
+    Parameters
+    ----------
+    solve : callable
+        The chunk solver.
+    batch : ProblemBatch
+        The validated problems.
+    bounds : list of tuple of int
+        The chunks, from :func:`chunk_bounds`.
+    n_jobs : int, default=None
+        Passed unchanged to :class:`sklearn.utils.parallel.Parallel`.
+    verbose : int, default=0
+        joblib's progress messages.
+    **kwargs : dict
+        Passed to ``solve``.
+
+    Yields
+    ------
+    bounds, result : tuple
+        The chunk's ``(start, stop)`` and what ``solve`` returned, in order.
+
+    Examples
+    --------
+    >>> from skemd._engine import map_chunks
+    >>> list(map_chunks(sum, [1, 2, 3, 4], [(0, 3), (3, 4)]))
+    [((0, 3), 6), ((3, 4), 4)]
+    """
+    if not bounds:
+        return
+    parallel = Parallel(
+        n_jobs=n_jobs, prefer="threads", verbose=verbose, return_as="generator"
+    )
+    results = parallel(
+        delayed(solve)(batch[start:stop], **kwargs) for start, stop in bounds
+    )
+    yield from zip(bounds, results, strict=True)
