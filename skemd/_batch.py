@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
+from scipy import sparse
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._engine import chunk_bounds, map_chunks
-from ._solvers import allocate_plans, solve_chunk
+from ._engine import chunk_bounds, map_chunks, shares_memory
+from ._solvers import solve_chunk
 from ._validation import check_batch
 
 # How many failing problem indices a ConvergenceWarning lists.
@@ -26,8 +27,9 @@ class EMDResult:
         The optimal cost ``<T_i, M_i>`` of every problem.
     converged : ndarray of shape (k,), dtype=bool
         False where the solver stopped at ``max_iter`` before optimality.
-    plan : ndarray of shape (k, n, m), list of ndarray or None
-        The optimal transport plans, when asked for; a list for a ragged batch.
+    plan : ndarray of shape (k, n, m), csr_array of shape (k, n * m), list or None
+        The optimal transport plans, when asked for: dense, sparse (one
+        flattened plan per row), or a list for a ragged batch.
 
     Examples
     --------
@@ -48,7 +50,7 @@ class EMDResult:
         "M": ["array-like"],
         "a": ["array-like", None],
         "b": ["array-like", None],
-        "return_plan": ["boolean"],
+        "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "batch_size": [
@@ -91,8 +93,14 @@ def emd_batch(
         Target weights, as ``a``. The masses of ``a`` and ``b`` must agree
         within a relative tolerance of 1e-6; ``b`` is then rescaled to the
         mass of ``a``, as ``ot.emd`` does.
-    return_plan : bool, default=False
-        Whether to return the transport plans as well.
+    return_plan : bool, "dense" or "sparse", default=False
+        Whether to return the transport plans as well. True or "dense" gives
+        an ndarray of shape (k, n, m). "sparse" gives a
+        :class:`scipy.sparse.csr_array` of shape (k, n * m) whose row ``i`` is
+        problem ``i``'s plan flattened row-major (``plan[[i]].toarray()
+        .reshape(n, m)``); an optimal plan has at most n + m - 1 nonzeros, and
+        no dense plan is built. For a ragged batch, a list of dense arrays or
+        of CSR arrays of shape (n_i, m_i).
     max_iter : int, default=100_000
         Iteration limit of the network simplex, per problem. A problem that
         reaches it is flagged in ``converged`` and its cost is that of the
@@ -133,6 +141,9 @@ def emd_batch(
     ((100,), (100, 5, 4))
     >>> bool(np.allclose(res.plan.sum(axis=2), [0.1, 0.2, 0.3, 0.4, 0.0]))
     True
+    >>> sparse_plans = emd_batch(M, return_plan="sparse").plan
+    >>> sparse_plans.shape, bool(sparse_plans[[0]].nnz <= 5 + 4 - 1)
+    ((100, 20), True)
     """
     batch = check_batch(M, a, b)
     return solve_batch(
@@ -148,28 +159,58 @@ def emd_batch(
 def solve_batch(batch, *, return_plan, max_iter, n_jobs, batch_size, verbose):
     """Solve a validated :class:`ProblemBatch`; see :func:`emd_batch`."""
     k = len(batch)
+    mode = {False: None, True: "dense"}.get(return_plan, return_plan)
     distance = np.empty(k)
     converged = np.empty(k, dtype=bool)
-    plan = allocate_plans(batch) if return_plan else None
-    bounds = chunk_bounds(
-        k, n_jobs=n_jobs, batch_size=batch_size, cells_per_problem=_cells(batch)
-    )
+    dense = None if mode != "dense" or batch.ragged else np.zeros(batch.costs.shape)
+    # Threads write dense plans straight into the output; other backends
+    # return them and they are copied in.
+    in_place = dense is not None and shares_memory()
     chunks = map_chunks(
         solve_chunk,
         batch,
-        bounds,
+        chunk_bounds(
+            k, n_jobs=n_jobs, batch_size=batch_size, cells_per_problem=_cells(batch)
+        ),
         n_jobs=n_jobs,
         verbose=verbose,
-        return_plan=return_plan,
+        chunk_kwargs=(lambda start, stop: {"out": dense[start:stop]})
+        if in_place
+        else None,
+        plan=mode,
         max_iter=max_iter,
     )
+    gathered = []
     for (start, stop), chunk in chunks:
         distance[start:stop] = chunk.distance
         converged[start:stop] = chunk.converged
-        if return_plan:
-            plan[start:stop] = chunk.plan
+        if dense is not None and not in_place:
+            dense[start:stop] = chunk.plan
+        elif chunk.plan is not None:
+            gathered.append(chunk.plan)
     _warn_unconverged(converged, max_iter)
+    plan = dense if dense is not None else _join_plans(gathered, mode, batch)
     return EMDResult(distance, converged, plan)
+
+
+def _join_plans(gathered, mode, batch):
+    """Join the chunks' plans: lists for ragged batches, else one CSR array."""
+    if mode is None:
+        return None
+    if batch.ragged:
+        return [G for chunk in gathered for G in chunk]
+    _, n, m = batch.costs.shape
+    counts, indices, values = (
+        (np.concatenate(part) for part in zip(*gathered, strict=True))
+        if gathered
+        else (np.empty(0, np.int64),) * 2 + (np.empty(0),)
+    )
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    index_dtype = np.int32 if max(n * m, indptr[-1]) < 2**31 else np.int64
+    return sparse.csr_array(
+        (values, indices.astype(index_dtype), indptr.astype(index_dtype)),
+        shape=(len(batch), n * m),
+    )
 
 
 def _cells(batch):

@@ -11,6 +11,7 @@ backend the caller configures is used instead.
 import math
 
 from joblib import effective_n_jobs
+from joblib.parallel import get_active_backend
 from sklearn.utils.parallel import Parallel, delayed
 
 # More chunks than workers balances uneven problems; a cap on the cells of a
@@ -58,7 +59,34 @@ def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
     return [(start, min(start + batch_size, k)) for start in range(0, k, batch_size)]
 
 
-def map_chunks(solve, batch, bounds, *, n_jobs=None, verbose=0, **kwargs):
+def shares_memory():
+    """Whether joblib tasks will run in this process (threads or sequential).
+
+    Mirrors the backend choice of ``Parallel(prefer="threads")``: the backend
+    set through :func:`joblib.parallel_config`, or threads by default.
+
+    Returns
+    -------
+    shared : bool
+        True when tasks can write into the caller's arrays.
+
+    Examples
+    --------
+    >>> import joblib
+    >>> from skemd._engine import shares_memory
+    >>> shares_memory()
+    True
+    >>> with joblib.parallel_config(backend="loky"):
+    ...     shares_memory()
+    False
+    """
+    backend, _ = get_active_backend(prefer="threads")
+    return bool(getattr(backend, "supports_sharedmem", False))
+
+
+def map_chunks(
+    solve, batch, bounds, *, n_jobs=None, verbose=0, chunk_kwargs=None, **kwargs
+):
     """Run ``solve(batch[start:stop], **kwargs)`` for each chunk, in parallel.
 
     Each task receives a slice of the batch: a view on the threading backend,
@@ -76,6 +104,9 @@ def map_chunks(solve, batch, bounds, *, n_jobs=None, verbose=0, **kwargs):
         Passed unchanged to :class:`sklearn.utils.parallel.Parallel`.
     verbose : int, default=0
         joblib's progress messages.
+    chunk_kwargs : callable, default=None
+        ``chunk_kwargs(start, stop)`` gives extra keyword arguments for one
+        chunk's call, such as a view of an output array.
     **kwargs : dict
         Passed to ``solve``.
 
@@ -95,7 +126,9 @@ def map_chunks(solve, batch, bounds, *, n_jobs=None, verbose=0, **kwargs):
     parallel = Parallel(
         n_jobs=n_jobs, prefer="threads", verbose=verbose, return_as="generator"
     )
+    extra = chunk_kwargs or (lambda start, stop: {})
     results = parallel(
-        delayed(solve)(batch[start:stop], **kwargs) for start, stop in bounds
+        delayed(solve)(batch[start:stop], **kwargs, **extra(start, stop))
+        for start, stop in bounds
     )
     yield from zip(bounds, results, strict=True)

@@ -30,6 +30,10 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         cross-validation slices them with the samples.
     b : array-like of shape (m,), default=None
         Target weights shared by every sample, as ``a``.
+    sparse_output : bool, default=False
+        With ``output="plan"``, return a :class:`scipy.sparse.csr_array` of
+        shape (k, n * m) instead of a dense array; a plan has at most
+        n + m - 1 nonzeros. Ignored for ``output="distance"``.
     max_iter : int, default=100_000
         Network simplex iteration limit per problem.
     n_jobs : int, default=None
@@ -77,6 +81,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         "output": [StrOptions({"distance", "plan"})],
         "a": ["array-like", None],
         "b": ["array-like", None],
+        "sparse_output": ["boolean"],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "batch_size": [
@@ -92,6 +97,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         *,
         a=None,
         b=None,
+        sparse_output=False,
         max_iter=100_000,
         n_jobs=None,
         batch_size="auto",
@@ -100,6 +106,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         self.output = output
         self.a = a
         self.b = b
+        self.sparse_output = sparse_output
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.batch_size = batch_size
@@ -145,8 +152,8 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (k, 1) or (k, n * m)
-            The distances or the flattened plans.
+        features : ndarray of shape (k, 1) or (k, n * m), or csr_array
+            The distances or the flattened plans, as ``transform``.
         """
         return self._solve(self._fit(X, a, b))
 
@@ -164,9 +171,9 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (k, 1) or (k, n * m)
+        features : ndarray of shape (k, 1) or (k, n * m), or csr_array
             The distances (``output="distance"``) or the plans
-            (``output="plan"``).
+            (``output="plan"``), sparse with ``sparse_output=True``.
         """
         X = self._validate_costs(X, reset=False)
         return self._solve(check_batch(X, *self._marginals(a, b), name="X"))
@@ -222,12 +229,14 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         plans = self.output == "plan"
         result = solve_batch(
             batch,
-            return_plan=plans,
+            return_plan=plans and ("sparse" if self.sparse_output else "dense"),
             max_iter=self.max_iter,
             n_jobs=self.n_jobs,
             batch_size=self.batch_size,
             verbose=self.verbose,
         )
+        if self.sparse_output and plans:
+            return result.plan
         if plans:
             return result.plan.reshape(len(batch), -1)
         return result.distance[:, None]

@@ -152,7 +152,7 @@ def test_negative_costs_where_pot_reports_infeasible(route):
     a, b = np.full(2, 1 / 2), np.full(3, 1 / 3)
     with pytest.warns(UserWarning, match="infeasible"):
         assert ot.emd2(a, b, M[0]) == 0.0  # POT 0.9.7 answers 0 for -2
-    res = solve_chunk(check_batch(M), return_plan=True, route=route)
+    res = solve_chunk(check_batch(M), plan="dense", route=route)
     np.testing.assert_allclose(res.distance, [-2.0, -1.0 - 4 / 3])
     assert res.converged.all()
     np.testing.assert_allclose(res.plan.sum(axis=2), 1 / 2)

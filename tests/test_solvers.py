@@ -42,8 +42,8 @@ def test_routes_agree_with_each_other_and_pot(rng, case):
     batch = check_batch(M, a, b)
     expected, _ = oracle(M, a, b)
     routes = ["simplex", "public"] + (["assignment"] if a is None else [])
-    results = {r: solve_chunk(batch, return_plan=True, route=r) for r in routes}
-    auto = solve_chunk(batch, return_plan=True)
+    results = {r: solve_chunk(batch, plan="dense", route=r) for r in routes}
+    auto = solve_chunk(batch, plan="dense")
     for route, res in results.items():
         np.testing.assert_allclose(res.distance, expected, rtol=1e-9, atol=1e-15)
         np.testing.assert_allclose(res.distance, auto.distance, rtol=1e-12, atol=1e-15)

@@ -15,13 +15,12 @@ from scipy.optimize import linear_sum_assignment
 ASSIGNMENT_MAX_N = 100
 
 
-def solve_assignment(a, b, M, max_iter):
-    """Solve one uniform square problem; return (plan, cost, converged)."""
+def solve_assignment(a, b, M, max_iter, support=False):
+    """Solve one uniform square problem; return (cost, converged, support)."""
     rows, cols = linear_sum_assignment(M)
     weight = a[0]
-    plan = np.zeros_like(M)
-    plan[rows, cols] = weight
-    return plan, weight * M[rows, cols].sum(), True
+    cost = weight * M[rows, cols].sum()
+    return cost, True, (rows, cols, np.full(rows.size, weight)) if support else None
 
 
 def assignment_eligible(a, b, n, m):

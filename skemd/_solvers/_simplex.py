@@ -9,6 +9,7 @@ called, which is slower but always correct.
 
 import inspect
 
+import numpy as np
 import ot
 
 # POT's result code for an optimal solution (see ot.lp.emd_wrap.check_result).
@@ -58,26 +59,34 @@ def _solve_public(a, b, M, max_iter):
     return plan, log["cost"], log["result_code"] == _OPTIMAL
 
 
-def _on_nonnegative_costs(solve):
-    """Run ``solve`` on ``M - min(M)`` when ``M`` has a negative cost.
+def _simplex_route(solve):
+    """Wrap a dense solver into a route: ``(a, b, M, max_iter, support)``.
+
+    A route returns ``(cost, converged, support)``, where ``support`` is the
+    plan's nonzeros as ``(rows, cols, values)`` when asked for, else None.
 
     POT 0.9.7's network simplex reports some feasible problems with negative
     costs as infeasible and returns a zero plan (for example all costs -2 on a
-    2x2 problem). Shifting the costs by a constant leaves the optimal plans
-    unchanged and shifts the optimal cost by ``min(M) * sum(plan)``.
+    2x3 problem), so such costs are shifted by their minimum: that leaves the
+    optimal plans unchanged and shifts the optimal cost by
+    ``min(M) * sum(plan)``.
     """
 
-    def solve_shifted(a, b, M, max_iter):
+    def route(a, b, M, max_iter, support=False):
         low = M.min()
-        if low >= 0:
-            return solve(a, b, M, max_iter)
-        plan, cost, converged = solve(a, b, M - low, max_iter)
-        return plan, cost + low * plan.sum(), converged
+        if low < 0:
+            plan, cost, converged = solve(a, b, M - low, max_iter)
+            cost += low * plan.sum()
+        else:
+            plan, cost, converged = solve(a, b, M, max_iter)
+        if not support:
+            return cost, converged, None
+        rows, cols = np.nonzero(plan)
+        return cost, converged, (rows, cols, plan[rows, cols])
 
-    solve_shifted.__doc__ = "Solve one problem; return (plan, cost, converged)."
-    return solve_shifted
+    return route
 
 
-solve_public = _on_nonnegative_costs(_solve_public)
-solve_lean = _on_nonnegative_costs(_solve_lean) if _EMD_C is not None else None
+solve_public = _simplex_route(_solve_public)
+solve_lean = _simplex_route(_solve_lean) if _EMD_C is not None else None
 solve_simplex = solve_lean or solve_public
