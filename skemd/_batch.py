@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._engine import chunk_bounds, map_chunks, shares_memory
-from ._solvers import solve_chunk
+from ._solvers import choose_assignment_max_n, solve_chunk
 from ._validation import check_batch
 
 # How many failing problem indices a ConvergenceWarning lists.
@@ -179,6 +179,7 @@ def solve_batch(batch, *, return_plan, max_iter, n_jobs, batch_size, verbose):
         else None,
         plan=mode,
         max_iter=max_iter,
+        assignment_max_n=choose_assignment_max_n(batch),
     )
     gathered = []
     for (start, stop), chunk in chunks:

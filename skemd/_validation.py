@@ -5,7 +5,6 @@ batch fails in milliseconds, and every error names the offending problem.
 """
 
 from dataclasses import dataclass
-from numbers import Integral
 
 import numpy as np
 
@@ -26,8 +25,8 @@ class ProblemBatch:
     ----------
     costs : ndarray of shape (k, n, m) or list of ndarray
         The cost matrices, finite. A dense batch keeps the caller's array (any
-        real dtype, possibly a read-only memmap); each problem is converted to
-        float64 only when it is solved. A ragged batch is a list of float64
+        real dtype, possibly a read-only memmap); each chunk is converted to
+        float64 C-contiguous only when it is solved. A ragged batch is a list of float64
         C-contiguous 2-D arrays.
     a, b : None, ndarray or list of ndarray
         The marginals: ``None`` is uniform with mass 1, a 1-D array is shared
@@ -53,24 +52,10 @@ class ProblemBatch:
             self.costs[index], _rows(self.a, index), _rows(self.b, index)
         )
 
-    def problem(self, i):
-        """Return ``(a_i, b_i, M_i)`` as float64 arrays ready for the solver."""
-        M = np.ascontiguousarray(self.costs[i], dtype=np.float64)
-        n, m = M.shape
-        return _row(self.a, i, n), _row(self.b, i, m), M
-
 
 def _rows(w, index):
     shared = w is None or (isinstance(w, np.ndarray) and w.ndim == 1)
     return w if shared else w[index]
-
-
-def _row(w, i, size):
-    if w is None:
-        return np.full(size, 1.0 / size)
-    if isinstance(w, np.ndarray) and w.ndim == 1:
-        return w
-    return w[i]
 
 
 def check_batch(M, a=None, b=None, *, name="M"):
@@ -281,10 +266,3 @@ def _rescale(b, a, mass_a, mass_b, k, ragged):
     if a.ndim == 1 and b.ndim == 1:
         return b * mass_a[0] / mass_b[0]
     return np.broadcast_to(b, (k, b.shape[-1])) * mass_a[:, None] / mass_b[:, None]
-
-
-def check_positive_int(value, name):
-    """Return ``value`` if it is an integer >= 1, else raise ``ValueError``."""
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1; got {value!r}.")
-    return int(value)

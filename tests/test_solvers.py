@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import oracle, random_weights
 
-from skemd._solvers import ROUTES, solve_chunk
+from skemd import emd_batch
+from skemd._solvers import ROUTES, choose_assignment_max_n, solve_chunk
 from skemd._solvers._assignment import ASSIGNMENT_MAX_N, assignment_eligible
 from skemd._solvers._simplex import find_lean_solver
 from skemd._validation import check_batch
@@ -86,3 +87,29 @@ def test_auto_route_dispatch(monkeypatch, rng):
     a = np.stack([np.full(5, 0.2), random_weights(rng, 5)])
     solve_chunk(check_batch(rng.random((2, 5, 5)), a))
     assert calls == ["assignment", "simplex"]
+
+
+def test_large_uniform_problems_use_the_faster_exact_solver(rng):
+    n = ASSIGNMENT_MAX_N + 20
+    M = rng.random((3, n, n))
+    chosen = choose_assignment_max_n(check_batch(M))
+    assert chosen in (ASSIGNMENT_MAX_N, n)
+    res = emd_batch(M, return_plan=True)
+    np.testing.assert_allclose(res.distance, oracle(M)[0], rtol=1e-9)
+    for forced in (ASSIGNMENT_MAX_N, n):
+        other = solve_chunk(check_batch(M), assignment_max_n=forced)
+        np.testing.assert_allclose(other.distance, res.distance, rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("shape", "a"),
+    [((2, 150, 151), None), ((2, 150, 150), "weighted"), ((2, 50, 50), None)],
+)
+def test_no_timing_probe_where_the_route_is_fixed(rng, shape, a, monkeypatch):
+    import skemd._solvers as solvers
+
+    monkeypatch.setattr(solvers, "solve_assignment", None)  # a probe would crash
+    a = random_weights(rng, shape[1]) if a else None
+    assert (
+        choose_assignment_max_n(check_batch(rng.random(shape), a)) == ASSIGNMENT_MAX_N
+    )

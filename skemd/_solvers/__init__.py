@@ -6,15 +6,18 @@ support being the plan's nonzeros ``(rows, cols, values)`` when asked for.
 asked for, so a dense plan is only ever built where dense plans were asked for.
 """
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
-from ._assignment import assignment_eligible, solve_assignment
+from .._validation import ProblemBatch
+from ._assignment import ASSIGNMENT_MAX_N, assignment_eligible, solve_assignment
+from ._plans import SINKS, NoPlans
 from ._simplex import solve_public, solve_simplex
 
-#: The routes ``solve_chunk`` can be forced onto; "auto" picks per problem.
+#: The kernels ``solve_chunk`` can be forced onto; "auto" picks per problem.
 ROUTES = {
     "simplex": solve_simplex,
     "public": solve_public,
@@ -36,7 +39,15 @@ class ChunkResult:
     plan: object = None
 
 
-def solve_chunk(batch, *, plan=None, out=None, max_iter=100_000, route="auto"):
+def solve_chunk(
+    batch,
+    *,
+    plan=None,
+    out=None,
+    max_iter=100_000,
+    route="auto",
+    assignment_max_n=ASSIGNMENT_MAX_N,
+):
     """Solve every problem of ``batch`` serially.
 
     Parameters
@@ -52,8 +63,11 @@ def solve_chunk(batch, *, plan=None, out=None, max_iter=100_000, route="auto"):
     route : {"auto", "simplex", "public", "assignment"}, default="auto"
         "auto" uses the assignment solver where it is exact (uniform equal
         marginals, n == m, n small enough to win) and the network simplex
-        elsewhere. The others force one route; "assignment" is only exact on
+        elsewhere. The others force one kernel; "assignment" is only exact on
         problems that "auto" would send there.
+    assignment_max_n : int, default=ASSIGNMENT_MAX_N
+        With "auto", the largest n solved as an assignment; see
+        :func:`choose_assignment_max_n`.
 
     Returns
     -------
@@ -73,111 +87,86 @@ def solve_chunk(batch, *, plan=None, out=None, max_iter=100_000, route="auto"):
     array([[0. , 0.5],
            [0.5, 0. ]])
     """
-    k = len(batch)
-    distance = np.empty(k)
-    converged = np.empty(k, dtype=bool)
-    solvers = _route_per_problem(batch, route)
-    plans = _PLAN_COLLECTORS[plan, batch.ragged](k, batch, out)
-    for i in range(k):
-        a, b, M = batch.problem(i)
-        distance[i], converged[i], support = solvers[i](a, b, M, max_iter, plans.wanted)
-        plans.add(i, M.shape, support)
+    if batch.ragged:
+        return _solve_ragged(batch, plan, max_iter, route)
+    M = np.ascontiguousarray(batch.costs, dtype=np.float64)
+    c, n, m = M.shape
+    A, B = _marginal_rows(batch.a, c, n), _marginal_rows(batch.b, c, m)
+    distance = np.empty(c)
+    converged = np.empty(c, dtype=bool)
+    plans = SINKS[plan](c, n, m, out)
+    for kernel, idx in _kernels(batch, route, assignment_max_n):
+        distance[idx], converged[idx] = kernel(M, A, B, idx, max_iter, plans)
     return ChunkResult(distance, converged, plans.result())
 
 
-def _route_per_problem(batch, route):
-    k = len(batch)
+def choose_assignment_max_n(batch):
+    """Return the largest n to solve as assignments in this batch.
+
+    Up to :data:`ASSIGNMENT_MAX_N` the assignment solver always wins. For
+    larger uniform square problems, both exact solvers are timed on the
+    batch's first problem and the faster one is used for the whole batch.
+    Both are exact: only the choice among equally optimal plans can differ.
+
+    Parameters
+    ----------
+    batch : ProblemBatch
+        The validated batch.
+
+    Returns
+    -------
+    max_n : int
+        :data:`ASSIGNMENT_MAX_N`, or n if the assignment solver won.
+    """
+    if batch.ragged or len(batch) == 0:
+        return ASSIGNMENT_MAX_N
+    _, n, m = batch.costs.shape
+    first = batch[:1]
+    if n <= ASSIGNMENT_MAX_N or not assignment_eligible(first.a, first.b, n, m, n):
+        return ASSIGNMENT_MAX_N
+    M = np.ascontiguousarray(first.costs, dtype=np.float64)
+    w = np.full((1, n), 1.0 / n)
+    timings = []
+    for kernel in (solve_assignment, solve_simplex):
+        start = time.perf_counter()
+        kernel(M, w, w, np.zeros(1, dtype=np.intp), 10**9, NoPlans(1, n, m))
+        timings.append(time.perf_counter() - start)
+    return n if timings[0] < timings[1] else ASSIGNMENT_MAX_N
+
+
+def _marginal_rows(w, c, size):
+    """Return the chunk's marginal as (c, size) rows (a view when shared)."""
+    return np.broadcast_to(np.full(size, 1.0 / size) if w is None else w, (c, size))
+
+
+def _kernels(batch, route, assignment_max_n):
+    c, n, m = batch.costs.shape
     if route != "auto":
-        return [ROUTES[route]] * k
-    if batch.ragged:
-        eligible = [
-            assignment_eligible(*batch.problem(i)[:2], *np.shape(batch.costs[i]))
-            for i in range(k)
-        ]
-    else:
-        _, n, m = batch.costs.shape
-        eligible = np.broadcast_to(assignment_eligible(batch.a, batch.b, n, m), k)
-    return [solve_assignment if e else solve_simplex for e in eligible]
+        return [(ROUTES[route], np.arange(c))]
+    eligible = assignment_eligible(batch.a, batch.b, n, m, assignment_max_n)
+    eligible = np.broadcast_to(eligible, c)
+    return [
+        (solve_assignment, np.flatnonzero(eligible)),
+        (solve_simplex, np.flatnonzero(~eligible)),
+    ]
 
 
-class _NoPlans:
-    wanted = False
-
-    def __init__(self, k, batch, out):
-        pass
-
-    def add(self, i, shape, support):
-        pass
-
-    def result(self):
-        return None
-
-
-class _DensePlans(_NoPlans):
-    """Scatters each support into a zeroed (c, n, m) array, ``out`` if given."""
-
-    wanted = True
-
-    def __init__(self, k, batch, out):
-        self.in_place = out is not None
-        self.plans = out if self.in_place else np.zeros((k, *batch.costs.shape[1:]))
-
-    def add(self, i, shape, support):
-        rows, cols, values = support
-        self.plans[i, rows, cols] = values
-
-    def result(self):
-        return None if self.in_place else self.plans
-
-
-class _RaggedDensePlans(_NoPlans):
-    wanted = True
-
-    def __init__(self, k, batch, out):
-        self.plans = []
-
-    def add(self, i, shape, support):
-        G = np.zeros(shape)
-        rows, cols, values = support
-        G[rows, cols] = values
-        self.plans.append(G)
-
-    def result(self):
-        return self.plans
-
-
-class _SparsePlans(_NoPlans):
-    """Collects flat (row-major) indices and values, one CSR row per problem."""
-
-    wanted = True
-
-    def __init__(self, k, batch, out):
-        self.counts = np.empty(k, dtype=np.int64)
-        self.indices, self.values = [], []
-
-    def add(self, i, shape, support):
-        rows, cols, values = support
-        self.counts[i] = rows.size
-        self.indices.append(rows * shape[1] + cols)
-        self.values.append(values)
-
-    def result(self):
-        if not self.values:
-            return self.counts, np.empty(0, np.int64), np.empty(0)
-        return self.counts, np.concatenate(self.indices), np.concatenate(self.values)
-
-
-class _RaggedSparsePlans(_RaggedDensePlans):
-    def add(self, i, shape, support):
-        rows, cols, values = support
-        self.plans.append(sparse.csr_array((values, (rows, cols)), shape=shape))
-
-
-_PLAN_COLLECTORS = {
-    (None, False): _NoPlans,
-    (None, True): _NoPlans,
-    ("dense", False): _DensePlans,
-    ("dense", True): _RaggedDensePlans,
-    ("sparse", False): _SparsePlans,
-    ("sparse", True): _RaggedSparsePlans,
-}
+def _solve_ragged(batch, plan, max_iter, route):
+    """Solve a ragged chunk one problem at a time, each as a dense batch of 1."""
+    k = len(batch)
+    distance = np.empty(k)
+    converged = np.empty(k, dtype=bool)
+    plans = []
+    for i, M in enumerate(batch.costs):
+        one = ProblemBatch(
+            M[None], *(None if w is None else w[i][None] for w in (batch.a, batch.b))
+        )
+        res = solve_chunk(one, plan=plan, max_iter=max_iter, route=route)
+        distance[i], converged[i] = res.distance[0], res.converged[0]
+        if plan == "dense":
+            plans.append(res.plan[0])
+        elif plan == "sparse":
+            _, flat, values = res.plan
+            rows, cols = np.divmod(flat, M.shape[1])
+            plans.append(sparse.csr_array((values, (rows, cols)), shape=M.shape))
+    return ChunkResult(distance, converged, plans if plan else None)

@@ -59,34 +59,50 @@ def _solve_public(a, b, M, max_iter):
     return plan, log["cost"], log["result_code"] == _OPTIMAL
 
 
-def _simplex_route(solve):
-    """Wrap a dense solver into a route: ``(a, b, M, max_iter, support)``.
+def _simplex_kernel(solve):
+    """Wrap a one-problem solver into a chunk kernel (see ``solve_simplex``)."""
 
-    A route returns ``(cost, converged, support)``, where ``support`` is the
-    plan's nonzeros as ``(rows, cols, values)`` when asked for, else None.
+    def kernel(M, A, B, idx, max_iter, plans):
+        """Solve the problems ``idx`` of a chunk with the network simplex.
 
-    POT 0.9.7's network simplex reports some feasible problems with negative
-    costs as infeasible and returns a zero plan (for example all costs -2 on a
-    2x3 problem), so such costs are shifted by their minimum: that leaves the
-    optimal plans unchanged and shifts the optimal cost by
-    ``min(M) * sum(plan)``.
-    """
+        Parameters
+        ----------
+        M : ndarray of shape (c, n, m)
+            The chunk's float64 costs.
+        A, B : ndarray of shape (c, n) and (c, m)
+            The chunk's marginals, ``B`` rescaled to the mass of ``A``.
+        idx : ndarray of int
+            The problems to solve.
+        max_iter : int
+            Iteration limit per problem.
+        plans : NoPlans
+            The sink that receives the plans.
 
-    def route(a, b, M, max_iter, support=False):
-        low = M.min()
-        if low < 0:
-            plan, cost, converged = solve(a, b, M - low, max_iter)
-            cost += low * plan.sum()
-        else:
-            plan, cost, converged = solve(a, b, M, max_iter)
-        if not support:
-            return cost, converged, None
-        rows, cols = np.nonzero(plan)
-        return cost, converged, (rows, cols, plan[rows, cols])
+        Returns
+        -------
+        cost : ndarray of shape (len(idx),)
+            The optimal costs.
+        converged : ndarray of shape (len(idx),), dtype=bool
+            False where ``max_iter`` was reached.
+        """
+        cost = np.empty(idx.size)
+        converged = np.empty(idx.size, dtype=bool)
+        # POT 0.9.7's network simplex reports some feasible problems with
+        # negative costs as infeasible and returns a zero plan (all costs -2
+        # on a 2x3 problem, say). Shifting costs by a constant keeps the
+        # optimal plans and shifts the optimal cost by min(M) * sum(plan).
+        low = np.minimum(M.min(axis=(1, 2)), 0.0)[idx] if idx.size else idx
+        for j, i in enumerate(idx):
+            shifted = M[i] - low[j] if low[j] else M[i]
+            G, cost[j], converged[j] = solve(A[i], B[i], shifted, max_iter)
+            if low[j]:
+                cost[j] += low[j] * G.sum()
+            plans.put_dense(i, G)
+        return cost, converged
 
-    return route
+    return kernel
 
 
-solve_public = _simplex_route(_solve_public)
-solve_lean = _simplex_route(_solve_lean) if _EMD_C is not None else None
+solve_public = _simplex_kernel(_solve_public)
+solve_lean = _simplex_kernel(_solve_lean) if _EMD_C is not None else None
 solve_simplex = solve_lean or solve_public
