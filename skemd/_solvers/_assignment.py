@@ -44,9 +44,9 @@ def solve_assignment(M, A, B, idx, max_iter, plans):
     for j, i in enumerate(idx):
         cols[j] = linear_sum_assignment(M[i])[1]
     weights = A[idx, 0]
-    matched = np.take_along_axis(M[idx], cols[:, :, None], axis=2)
+    matched = M[idx[:, None], np.arange(n), cols]
     plans.put_permutations(idx, cols, weights)
-    return weights * matched.sum(axis=(1, 2)), np.ones(idx.size, dtype=bool)
+    return weights * matched.sum(axis=1), np.ones(idx.size, dtype=bool)
 
 
 def assignment_eligible(a, b, n, m, max_n=ASSIGNMENT_MAX_N):
