@@ -2,7 +2,7 @@
 
 import warnings
 from dataclasses import dataclass
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ._engine import chunk_bounds, map_chunks, shares_memory
 from ._solvers import choose_assignment_max_n, solve_chunk
-from ._validation import check_batch
+from ._validation import DEFAULT_MAX_ITER, check_batch, check_method
 
 # How many failing problem indices a ConvergenceWarning lists.
 _SHOWN_FAILURES = 10
@@ -51,7 +51,10 @@ class EMDResult:
         "a": ["array-like", None],
         "b": ["array-like", None],
         "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"exact", "sinkhorn"})],
+        "reg": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
         "batch_size": [
             Interval(Integral, 1, None, closed="left"),
@@ -67,17 +70,22 @@ def emd_batch(
     b=None,
     *,
     return_plan=False,
-    max_iter=100_000,
+    method="exact",
+    reg=None,
+    tol=1e-9,
+    max_iter=None,
     n_jobs=None,
     batch_size="auto",
     verbose=0,
 ):
-    """Solve k exact optimal transport (Earth Mover's Distance) problems.
+    """Solve k optimal transport (Earth Mover's Distance) problems.
 
     Every value equals ``ot.emd2(a_i, b_i, M[i])`` and every plan is optimal
     like ``ot.emd``'s. Problems are solved in chunks, in parallel through
     joblib; where marginals are uniform and equal and n == m, an exact
-    assignment solver is used instead of the network simplex.
+    assignment solver is used instead of the network simplex. With
+    ``method="sinkhorn"``, the entropic problems are solved instead,
+    vectorised over each chunk.
 
     Parameters
     ----------
@@ -101,10 +109,23 @@ def emd_batch(
         .reshape(n, m)``); an optimal plan has at most n + m - 1 nonzeros, and
         no dense plan is built. For a ragged batch, a list of dense arrays or
         of CSR arrays of shape (n_i, m_i).
-    max_iter : int, default=100_000
-        Iteration limit of the network simplex, per problem. A problem that
-        reaches it is flagged in ``converged`` and its cost is that of the
-        last plan found, as ``ot.emd2`` returns it.
+    method : {"exact", "sinkhorn"}, default="exact"
+        "exact" solves the linear program (network simplex or assignment).
+        "sinkhorn" solves the entropic problem with regularisation ``reg``;
+        its ``distance`` is the linear part ``<T, M>`` of the entropic plan
+        ``T``, as ``ot.sinkhorn2`` returns it. Small ``reg`` is handled in the
+        log domain automatically (see Notes).
+    reg : float, default=None
+        Entropic regularisation, > 0; needed by "sinkhorn", ignored by
+        "exact" (so that a grid search can vary both).
+    tol : float, default=1e-9
+        For "sinkhorn": a problem stops when the 2-norm of its target-marginal
+        violation is below ``tol`` (checked every 10 iterations, as POT does).
+    max_iter : int, default=None
+        Iteration limit per problem: network simplex pivots for "exact"
+        (None means 100_000), Sinkhorn iterations for "sinkhorn" (None means
+        1000). A problem that reaches it is flagged in ``converged`` and keeps
+        the last plan found, as POT returns it.
     n_jobs : int, default=None
         Number of parallel jobs. ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context; -1 means all processors.
@@ -131,6 +152,13 @@ def emd_batch(
     ConvergenceWarning
         Once per call, if any problem reached ``max_iter``.
 
+    Notes
+    -----
+    With "sinkhorn", a problem whose cost range over ``reg`` is at most 100
+    runs plain Sinkhorn-Knopp scaling of ``exp(-(M - min M) / reg)``; others,
+    and any whose scalings overflow, run the log-domain updates of POT's
+    ``sinkhorn_log``. Both reach the same fixed point.
+
     Examples
     --------
     >>> import numpy as np
@@ -144,11 +172,18 @@ def emd_batch(
     >>> sparse_plans = emd_batch(M, return_plan="sparse").plan
     >>> sparse_plans.shape, bool(sparse_plans[[0]].nnz <= 5 + 4 - 1)
     ((100, 20), True)
+    >>> entropic = emd_batch(M, method="sinkhorn", reg=0.1)
+    >>> bool((entropic.distance >= emd_batch(M).distance).all())
+    True
     """
+    check_method(method, reg, return_plan)
     batch = check_batch(M, a, b)
     return solve_batch(
         batch,
         return_plan=return_plan,
+        method=method,
+        reg=reg,
+        tol=tol,
         max_iter=max_iter,
         n_jobs=n_jobs,
         batch_size=batch_size,
@@ -156,9 +191,21 @@ def emd_batch(
     )
 
 
-def solve_batch(batch, *, return_plan, max_iter, n_jobs, batch_size, verbose):
+def solve_batch(
+    batch,
+    *,
+    return_plan=False,
+    method="exact",
+    reg=None,
+    tol=1e-9,
+    max_iter=None,
+    n_jobs=None,
+    batch_size="auto",
+    verbose=0,
+):
     """Solve a validated :class:`ProblemBatch`; see :func:`emd_batch`."""
     k = len(batch)
+    max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
     mode = {False: None, True: "dense"}.get(return_plan, return_plan)
     distance = np.empty(k)
     converged = np.empty(k, dtype=bool)
@@ -179,7 +226,10 @@ def solve_batch(batch, *, return_plan, max_iter, n_jobs, batch_size, verbose):
         else None,
         plan=mode,
         max_iter=max_iter,
-        assignment_max_n=choose_assignment_max_n(batch),
+        method=method,
+        reg=reg,
+        tol=tol,
+        assignment_max_n=choose_assignment_max_n(batch) if method == "exact" else 0,
     )
     gathered = []
     for (start, stop), chunk in chunks:

@@ -1,6 +1,6 @@
 """``BatchEMDTransformer``: EMD values or plans of stacked costs as features."""
 
-from numbers import Integral
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._batch import solve_batch
-from ._validation import check_batch
+from ._validation import check_batch, check_method
 
 
 class BatchEMDTransformer(TransformerMixin, BaseEstimator):
@@ -34,8 +34,17 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         With ``output="plan"``, return a :class:`scipy.sparse.csr_array` of
         shape (k, n * m) instead of a dense array; a plan has at most
         n + m - 1 nonzeros. Ignored for ``output="distance"``.
-    max_iter : int, default=100_000
-        Network simplex iteration limit per problem.
+    method : {"exact", "sinkhorn"}, default="exact"
+        "exact" gives the exact EMD and plans; "sinkhorn" the entropic ones,
+        as :func:`emd_batch` computes them.
+    reg : float, default=None
+        Entropic regularisation, > 0, for "sinkhorn"; ignored by "exact", so
+        a grid search can vary ``method`` and ``reg`` together.
+    tol : float, default=1e-9
+        Marginal tolerance of "sinkhorn".
+    max_iter : int, default=None
+        Iteration limit per problem; None means 100_000 simplex pivots for
+        "exact" and 1000 Sinkhorn iterations for "sinkhorn".
     n_jobs : int, default=None
         Number of parallel jobs. ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context; -1 means all processors.
@@ -82,7 +91,10 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         "a": ["array-like", None],
         "b": ["array-like", None],
         "sparse_output": ["boolean"],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "method": [StrOptions({"exact", "sinkhorn"})],
+        "reg": [Interval(Real, 0, None, closed="neither"), None],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": [Integral, None],
         "batch_size": [
             Interval(Integral, 1, None, closed="left"),
@@ -98,7 +110,10 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         a=None,
         b=None,
         sparse_output=False,
-        max_iter=100_000,
+        method="exact",
+        reg=None,
+        tol=1e-9,
+        max_iter=None,
         n_jobs=None,
         batch_size="auto",
         verbose=0,
@@ -107,6 +122,9 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         self.a = a
         self.b = b
         self.sparse_output = sparse_output
+        self.method = method
+        self.reg = reg
+        self.tol = tol
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.batch_size = batch_size
@@ -175,10 +193,12 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
             The distances (``output="distance"``) or the plans
             (``output="plan"``), sparse with ``sparse_output=True``.
         """
+        check_method(self.method, self.reg, self._plan_format())
         X = self._validate_costs(X, reset=False)
         return self._solve(check_batch(X, *self._marginals(a, b), name="X"))
 
     def _fit(self, X, a, b):
+        check_method(self.method, self.reg, self._plan_format())
         X = self._validate_costs(X, reset=True)
         self.cost_shape_ = X.shape[1:]
         return check_batch(X, *self._marginals(a, b), name="X")
@@ -226,20 +246,27 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         ]
 
     def _solve(self, batch):
-        plans = self.output == "plan"
         result = solve_batch(
             batch,
-            return_plan=plans and ("sparse" if self.sparse_output else "dense"),
+            return_plan=self._plan_format(),
+            method=self.method,
+            reg=self.reg,
+            tol=self.tol,
             max_iter=self.max_iter,
             n_jobs=self.n_jobs,
             batch_size=self.batch_size,
             verbose=self.verbose,
         )
-        if self.sparse_output and plans:
+        if self.output == "distance":
+            return result.distance[:, None]
+        if self.sparse_output:
             return result.plan
-        if plans:
-            return result.plan.reshape(len(batch), -1)
-        return result.distance[:, None]
+        return result.plan.reshape(len(batch), -1)
+
+    def _plan_format(self):
+        if self.output == "distance":
+            return False
+        return "sparse" if self.sparse_output else "dense"
 
     def get_feature_names_out(self, input_features=None):
         """Return the output feature names.

@@ -266,3 +266,47 @@ def _rescale(b, a, mass_a, mass_b, k, ragged):
     if a.ndim == 1 and b.ndim == 1:
         return b * mass_a[0] / mass_b[0]
     return np.broadcast_to(b, (k, b.shape[-1])) * mass_a[:, None] / mass_b[:, None]
+
+
+#: ``max_iter=None`` means: network simplex pivots for "exact", Sinkhorn
+#: iterations for "sinkhorn" (POT's defaults).
+DEFAULT_MAX_ITER = {"exact": 100_000, "sinkhorn": 1000}
+
+
+def check_method(method, reg, return_plan):
+    """Check that ``method``, ``reg`` and the plan format fit together.
+
+    Parameters
+    ----------
+    method : {"exact", "sinkhorn"}
+        The solver.
+    reg : float or None
+        The entropic regularisation; needed, > 0, by "sinkhorn", ignored by
+        "exact" (so that a grid search can vary both).
+    return_plan : bool or {"dense", "sparse"}
+        The plans asked for; sparse plans are for "exact" only.
+
+    Raises
+    ------
+    ValueError
+        If the combination is not supported.
+
+    Examples
+    --------
+    >>> from skemd._validation import check_method
+    >>> check_method("sinkhorn", 0.1, True)
+    >>> check_method("sinkhorn", None, False)
+    Traceback (most recent call last):
+    ...
+    ValueError: method='sinkhorn' needs a regularisation reg > 0; got reg=None.
+    """
+    if method != "sinkhorn":
+        return
+    if reg is None or not reg > 0:
+        raise ValueError(
+            f"method='sinkhorn' needs a regularisation reg > 0; got reg={reg!r}."
+        )
+    if return_plan == "sparse":
+        raise ValueError(
+            "Sparse plans are for method='exact': entropic plans are dense."
+        )

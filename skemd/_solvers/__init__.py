@@ -6,6 +6,7 @@ support being the plan's nonzeros ``(rows, cols, values)`` when asked for.
 asked for, so a dense plan is only ever built where dense plans were asked for.
 """
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from .._validation import ProblemBatch
 from ._assignment import ASSIGNMENT_MAX_N, assignment_eligible, solve_assignment
 from ._plans import SINKS, NoPlans
 from ._simplex import solve_public, solve_simplex
+from ._sinkhorn import solve_sinkhorn
 
 #: The kernels ``solve_chunk`` can be forced onto; "auto" picks per problem.
 ROUTES = {
@@ -47,6 +49,9 @@ def solve_chunk(
     max_iter=100_000,
     route="auto",
     assignment_max_n=ASSIGNMENT_MAX_N,
+    method="exact",
+    reg=None,
+    tol=1e-9,
 ):
     """Solve every problem of ``batch`` serially.
 
@@ -68,6 +73,12 @@ def solve_chunk(
     assignment_max_n : int, default=ASSIGNMENT_MAX_N
         With "auto", the largest n solved as an assignment; see
         :func:`choose_assignment_max_n`.
+    method : {"exact", "sinkhorn"}, default="exact"
+        "sinkhorn" solves the entropic problem instead and ignores ``route``.
+    reg : float, default=None
+        The entropic regularisation, for "sinkhorn".
+    tol : float, default=1e-9
+        The marginal tolerance, for "sinkhorn".
 
     Returns
     -------
@@ -88,14 +99,19 @@ def solve_chunk(
            [0.5, 0. ]])
     """
     if batch.ragged:
-        return _solve_ragged(batch, plan, max_iter, route)
+        return _solve_ragged(batch, plan, max_iter, route, method, reg, tol)
     M = np.ascontiguousarray(batch.costs, dtype=np.float64)
     c, n, m = M.shape
     A, B = _marginal_rows(batch.a, c, n), _marginal_rows(batch.b, c, m)
     distance = np.empty(c)
     converged = np.empty(c, dtype=bool)
     plans = SINKS[plan](c, n, m, out)
-    for kernel, idx in _kernels(batch, route, assignment_max_n):
+    if method == "sinkhorn":
+        kernel = functools.partial(solve_sinkhorn, reg=reg, tol=tol)
+        routes = [(kernel, np.arange(c))]
+    else:
+        routes = _kernels(batch, route, assignment_max_n)
+    for kernel, idx in routes:
         distance[idx], converged[idx] = kernel(M, A, B, idx, max_iter, plans)
     return ChunkResult(distance, converged, plans.result())
 
@@ -151,7 +167,7 @@ def _kernels(batch, route, assignment_max_n):
     ]
 
 
-def _solve_ragged(batch, plan, max_iter, route):
+def _solve_ragged(batch, plan, max_iter, route, method, reg, tol):
     """Solve a ragged chunk one problem at a time, each as a dense batch of 1."""
     k = len(batch)
     distance = np.empty(k)
@@ -161,7 +177,15 @@ def _solve_ragged(batch, plan, max_iter, route):
         one = ProblemBatch(
             M[None], *(None if w is None else w[i][None] for w in (batch.a, batch.b))
         )
-        res = solve_chunk(one, plan=plan, max_iter=max_iter, route=route)
+        res = solve_chunk(
+            one,
+            plan=plan,
+            max_iter=max_iter,
+            route=route,
+            method=method,
+            reg=reg,
+            tol=tol,
+        )
         distance[i], converged[i] = res.distance[0], res.converged[0]
         if plan == "dense":
             plans.append(res.plan[0])

@@ -22,6 +22,9 @@ class NoPlans:
     def put_permutations(self, idx, cols, weights):
         pass
 
+    def put_dense_many(self, idx, G):
+        pass
+
     def result(self):
         return None
 
@@ -37,6 +40,9 @@ class DensePlans(NoPlans):
 
     def put_dense(self, i, G):
         self.plans[i] = G
+
+    def put_dense_many(self, idx, G):
+        self.plans[idx] = G
 
     def put_permutations(self, idx, cols, weights):
         n = cols.shape[1]

@@ -1,0 +1,163 @@
+"""Entropic OT (Sinkhorn), vectorised over the problems of a chunk.
+
+Each iteration updates every still-active problem of the chunk with batched
+numpy operations; a problem leaves the active set as soon as it meets the
+tolerance, with POT's stopping rule: every 10 iterations, the 2-norm of the
+violation of the target marginal is compared with ``tol``.
+
+Two update rules reach the same fixed point:
+
+- plain scaling of ``K = exp(-(M - min M) / reg)``, fast, used when the cost
+  range over ``reg`` is at most :data:`PLAIN_MAX_RANGE`, so ``K`` spans at
+  most ``e**100`` and neither it nor the scalings over- or underflow;
+- log-domain updates with ``logsumexp`` (as POT's ``sinkhorn_log``), stable
+  for any ``reg``, used for the other problems and for any problem whose
+  plain scalings stopped being finite.
+"""
+
+import numpy as np
+from scipy.special import logsumexp
+
+#: Largest ``(max(M) - min(M)) / reg`` solved with plain scaling.
+PLAIN_MAX_RANGE = 100.0
+
+# POT checks the marginal violation every 10 iterations.
+_CHECK_EVERY = 10
+
+
+def solve_sinkhorn(M, A, B, idx, max_iter, plans, *, reg, tol):
+    """Solve the problems ``idx`` of a chunk with entropic regularisation.
+
+    Parameters
+    ----------
+    M : ndarray of shape (c, n, m)
+        The chunk's float64 costs.
+    A, B : ndarray of shape (c, n) and (c, m)
+        The chunk's marginals, ``B`` rescaled to the mass of ``A``.
+    idx : ndarray of int
+        The problems to solve.
+    max_iter : int
+        Sinkhorn iterations per problem.
+    plans : NoPlans
+        The sink that receives the plans.
+    reg : float
+        The entropic regularisation, > 0.
+    tol : float
+        Stop a problem when its target-marginal violation is below ``tol``.
+
+    Returns
+    -------
+    cost : ndarray of shape (len(idx),)
+        The linear cost ``<T, M>`` of each entropic plan ``T``.
+    converged : ndarray of shape (len(idx),), dtype=bool
+        False where ``max_iter`` was reached first.
+    """
+    if idx.size != M.shape[0]:
+        M = M[idx]
+    A, B = np.asarray(A[idx]), np.asarray(B[idx])
+    low = M.min(axis=(1, 2), keepdims=True)
+    plain = (M.max(axis=(1, 2)) - low[:, 0, 0]) / reg <= PLAIN_MAX_RANGE
+    T = np.empty_like(M)
+    converged = np.zeros(idx.size, dtype=bool)
+    todo = np.flatnonzero(plain)
+    if todo.size:
+        K = np.exp((low[todo] - M[todo]) / reg)
+        ok = _iterate(
+            _PlainScaling(K, A[todo], B[todo]), T, todo, converged, tol, max_iter
+        )
+        plain[todo[~ok]] = False  # scalings overflowed: redo in the log domain
+    todo = np.flatnonzero(~plain)
+    if todo.size:
+        state = _LogScaling(M[todo] / -reg, A[todo], B[todo])
+        _iterate(state, T, todo, converged, tol, max_iter)
+    plans.put_dense_many(idx, T)
+    return (T * M).sum(axis=(1, 2)), converged
+
+
+def _left(u, K):
+    """``u_c @ K_c`` for every problem c (batched BLAS, unlike einsum)."""
+    return (u[:, None, :] @ K)[:, 0, :]
+
+
+def _right(K, v):
+    """``K_c @ v_c`` for every problem c."""
+    return (K @ v[:, :, None])[:, :, 0]
+
+
+def _iterate(state, T, where, converged, tol, max_iter):
+    """Run ``state`` until each problem converges; write plans into ``T``.
+
+    Returns a bool array over ``where``: False for problems whose iterates
+    stopped being finite (their plans are not written).
+    """
+    active = np.arange(where.size)  # positions in `where` still iterating
+    finite = np.ones(where.size, dtype=bool)
+    for it in range(max_iter):
+        state.update()
+        last = it == max_iter - 1
+        if it % _CHECK_EVERY and not last:
+            continue
+        err = np.linalg.norm(state.target_marginal() - state.b, axis=1)
+        bad = ~np.isfinite(err)
+        done = err < tol
+        leave = done | bad | last
+        good = leave & ~bad
+        T[where[active[good]]] = state.plan(good)
+        converged[where[active[done]]] = True
+        finite[active[bad]] = False
+        if leave.all():
+            break
+        active = active[~leave]
+        state.keep(~leave)
+    return finite
+
+
+class _PlainScaling:
+    """Sinkhorn-Knopp scalings ``u``, ``v`` of a kernel ``K`` (c, n, m)."""
+
+    def __init__(self, K, a, b):
+        self.K, self.a, self.b = K, a, b
+        self.u = np.full(a.shape, 1.0 / a.shape[1])
+        self.v = np.full(b.shape, 1.0 / b.shape[1])
+
+    def update(self):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.v = self.b / _left(self.u, self.K)
+            self.u = self.a / _right(self.K, self.v)
+
+    def target_marginal(self):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return self.v * _left(self.u, self.K)
+
+    def plan(self, mask):
+        return self.u[mask, :, None] * self.K[mask] * self.v[mask, None, :]
+
+    def keep(self, mask):
+        self.K, self.a, self.b = self.K[mask], self.a[mask], self.b[mask]
+        self.u, self.v = self.u[mask], self.v[mask]
+
+
+class _LogScaling:
+    """Log-domain Sinkhorn on ``-M / reg`` (c, n, m), as POT's sinkhorn_log."""
+
+    def __init__(self, Mr, a, b):
+        self.Mr, self.b = Mr, b
+        with np.errstate(divide="ignore"):  # log(0) = -inf for zero weights
+            self.loga, self.logb = np.log(a), np.log(b)
+        self.f = np.zeros(a.shape)
+        self.g = np.zeros(b.shape)
+
+    def update(self):
+        self.g = self.logb - logsumexp(self.Mr + self.f[:, :, None], axis=1)
+        self.f = self.loga - logsumexp(self.Mr + self.g[:, None, :], axis=2)
+
+    def target_marginal(self):
+        return np.exp(logsumexp(self.Mr + self.f[:, :, None], axis=1) + self.g)
+
+    def plan(self, mask):
+        return np.exp(self.Mr[mask] + self.f[mask, :, None] + self.g[mask, None, :])
+
+    def keep(self, mask):
+        self.Mr, self.b = self.Mr[mask], self.b[mask]
+        self.loga, self.logb = self.loga[mask], self.logb[mask]
+        self.f, self.g = self.f[mask], self.g[mask]

@@ -1,0 +1,134 @@
+"""Batched Sinkhorn equals POT's per-problem ot.sinkhorn2 / ot.sinkhorn."""
+
+import warnings
+
+import numpy as np
+import ot
+import pytest
+from conftest import random_weights
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+import skemd._solvers._sinkhorn as sinkhorn
+from skemd import BatchEMDTransformer, emd_batch
+
+
+def pot_sinkhorn(M, a, b, reg, method="sinkhorn", **kwargs):
+    values, plans = [], []
+    for i, Mi in enumerate(M):
+        ai = a if a.ndim == 1 else a[i]
+        bi = b if b.ndim == 1 else b[i]
+        plans.append(ot.sinkhorn(ai, bi, Mi, reg, method=method, **kwargs))
+        values.append(ot.sinkhorn2(ai, bi, Mi, reg, method=method, **kwargs))
+    return np.array(values), np.array(plans)
+
+
+@pytest.mark.parametrize("reg", [0.5, 0.05])
+@pytest.mark.parametrize("shape", [(6, 6), (7, 4), (1, 5)])
+def test_matches_pot_sinkhorn(rng, reg, shape):
+    k = 12
+    M = rng.random((k, *shape))
+    a = random_weights(rng, (k, shape[0]), zeros=1 if shape[0] > 1 else 0)
+    b = random_weights(rng, shape[1])
+    expected, plans = pot_sinkhorn(M, a, b, reg)
+    res = emd_batch(
+        M, a, b, method="sinkhorn", reg=reg, return_plan=True, n_jobs=2, batch_size=5
+    )
+    assert res.converged.all()
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-6)
+    np.testing.assert_allclose(res.plan, plans, rtol=1e-6, atol=1e-12)
+
+
+def test_small_reg_is_stabilised_where_plain_sinkhorn_fails(rng):
+    # reg=1e-3 on costs of order 1, shifted by 5: exp(-M / reg) underflows to
+    # 0, so POT's plain Sinkhorn fails. Neither solver converges to 1e-9 in
+    # 300 iterations, but both run the same log-domain iterates from the same
+    # start, so after 300 iterations they must agree.
+    M = rng.random((4, 6, 6)) + 5
+    w = np.full(6, 1 / 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = ot.sinkhorn2(w, w, M[0], 1e-3)
+        expected, _ = pot_sinkhorn(M, w, w, 1e-3, method="sinkhorn_log", numItermax=300)
+    assert not np.isfinite(plain) or plain == 0
+    with pytest.warns(ConvergenceWarning):
+        res = emd_batch(M, method="sinkhorn", reg=1e-3, max_iter=300)
+    assert np.isfinite(res.distance).all()
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
+
+
+def test_overflowing_plain_scalings_fall_back_to_log_domain(rng, monkeypatch):
+    monkeypatch.setattr(sinkhorn, "PLAIN_MAX_RANGE", np.inf)  # force plain first
+    M = rng.random((3, 6, 6)) * 3
+    w = np.full(6, 1 / 6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, _ = pot_sinkhorn(M, w, w, 1e-3, method="sinkhorn_log", numItermax=300)
+        res = emd_batch(M, method="sinkhorn", reg=1e-3, max_iter=300)
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
+
+
+def test_each_problem_stops_on_its_own(rng):
+    # Scaling costs changes how fast Sinkhorn converges at a fixed reg.
+    M = rng.random((6, 10, 10)) * np.array([0.1, 0.1, 1, 1, 3, 3])[:, None, None]
+    a = random_weights(rng, (6, 10))
+    b = random_weights(rng, 10)
+    res = emd_batch(M, a, b, method="sinkhorn", reg=0.05, max_iter=5000)
+    for i in range(6):
+        value = ot.sinkhorn2(a[i], b, M[i], 0.05, numItermax=5000)
+        np.testing.assert_allclose(res.distance[i], value, rtol=1e-6)
+    assert res.converged.all()
+
+
+def test_non_convergence_is_flagged(rng):
+    M = rng.random((5, 10, 10))
+    with pytest.warns(ConvergenceWarning, match="5 of 5 problems did not converge"):
+        res = emd_batch(M, method="sinkhorn", reg=0.01, max_iter=3, return_plan=True)
+    assert not res.converged.any()
+    assert np.isfinite(res.distance).all()
+    assert np.isfinite(res.plan).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"method": "sinkhorn"}, "needs a regularisation reg > 0; got reg=None"),
+        ({"method": "sinkhorn", "reg": 0.0}, "reg"),
+        ({"method": "sinkhorn", "reg": -1.0}, "reg"),
+        ({"method": "sinkhorn", "reg": 0.1, "return_plan": "sparse"}, "dense"),
+        ({"method": "wasserstein"}, "method"),
+    ],
+)
+def test_bad_sinkhorn_parameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        emd_batch(np.ones((2, 3, 3)), **kwargs)
+
+
+def test_transformer_validates_method_in_fit():
+    with pytest.raises(ValueError, match="needs a regularisation"):
+        BatchEMDTransformer(method="sinkhorn").fit(np.ones((2, 3, 3)))
+
+
+def test_grid_search_over_method_and_reg(rng):
+    k, n = 60, 6
+    y = np.arange(k) % 2
+    X = rng.random((k, n, n)) + 0.5 * y[:, None, None]
+    pipe = make_pipeline(BatchEMDTransformer(n_jobs=2), LogisticRegression())
+    grid = [
+        {"batchemdtransformer__method": ["exact"]},
+        {
+            "batchemdtransformer__method": ["sinkhorn"],
+            "batchemdtransformer__reg": [0.05, 0.1, 1.0],
+        },
+    ]
+    search = GridSearchCV(pipe, grid, cv=3).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_score_ > 0.9
+    sinkhorn_feature = BatchEMDTransformer(method="sinkhorn", reg=0.1).fit_transform(X)
+    np.testing.assert_allclose(
+        sinkhorn_feature[:, 0],
+        pot_sinkhorn(X, np.full(n, 1 / n), np.full(n, 1 / n), 0.1)[0],
+        rtol=1e-6,
+    )
