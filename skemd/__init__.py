@@ -1,7 +1,15 @@
 """skemd: batched exact optimal transport (Earth Mover's Distance) for scikit-learn."""
 
 from ._batch import EMDResult, emd_batch
+from ._pairwise import DistanceKernel, PairwiseEMDTransformer
 from ._transformer import BatchEMDTransformer
 
 __version__ = "0.1.0.dev0"
-__all__ = ["BatchEMDTransformer", "EMDResult", "__version__", "emd_batch"]
+__all__ = [
+    "BatchEMDTransformer",
+    "DistanceKernel",
+    "EMDResult",
+    "PairwiseEMDTransformer",
+    "__version__",
+    "emd_batch",
+]

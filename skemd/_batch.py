@@ -239,7 +239,7 @@ def solve_batch(
             dense[start:stop] = chunk.plan
         elif chunk.plan is not None:
             gathered.append(chunk.plan)
-    _warn_unconverged(converged, max_iter)
+    warn_unconverged(converged, max_iter)
     plan = dense if dense is not None else _join_plans(gathered, mode, batch)
     return EMDResult(distance, converged, plan)
 
@@ -270,7 +270,8 @@ def _cells(batch):
     return max(1, sum(M.size for M in batch.costs) // max(1, len(batch)))
 
 
-def _warn_unconverged(converged, max_iter):
+def warn_unconverged(converged, max_iter):
+    """Emit one ConvergenceWarning naming the first problems that failed."""
     failed = np.flatnonzero(~converged)
     if failed.size == 0:
         return
