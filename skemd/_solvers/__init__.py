@@ -14,9 +14,14 @@ import numpy as np
 from scipy import sparse
 
 from .._validation import ProblemBatch
-from ._assignment import ASSIGNMENT_MAX_N, assignment_eligible, solve_assignment
+from ._assignment import (
+    ASSIGNMENT_MAX_N,
+    assignment_eligible,
+    assignment_one,
+    solve_assignment,
+)
 from ._plans import SINKS, NoPlans
-from ._simplex import solve_public, solve_simplex
+from ._simplex import public_one, simplex_one, solve_public, solve_simplex
 from ._sinkhorn import solve_sinkhorn
 
 #: The kernels ``solve_chunk`` can be forced onto; "auto" picks per problem.
@@ -99,7 +104,9 @@ def solve_chunk(
            [0.5, 0. ]])
     """
     if batch.ragged:
-        return _solve_ragged(batch, plan, max_iter, route, method, reg, tol)
+        return _solve_ragged(
+            batch, plan, max_iter, route, method, reg, tol, assignment_max_n
+        )
     M = np.ascontiguousarray(batch.costs, dtype=np.float64)
     c, n, m = M.shape
     A, B = _marginal_rows(batch.a, c, n), _marginal_rows(batch.b, c, m)
@@ -167,30 +174,48 @@ def _kernels(batch, route, assignment_max_n):
     ]
 
 
-def _solve_ragged(batch, plan, max_iter, route, method, reg, tol):
-    """Solve a ragged chunk one problem at a time, each as a dense batch of 1."""
+#: One-problem solvers behind the routes, for ragged batches.
+ONE_PROBLEM = {
+    "simplex": simplex_one,
+    "public": public_one,
+    "assignment": assignment_one,
+}
+
+
+def _solve_ragged(batch, plan, max_iter, route, method, reg, tol, assignment_max_n):
+    """Solve a ragged chunk one problem at a time."""
     k = len(batch)
     distance = np.empty(k)
     converged = np.empty(k, dtype=bool)
     plans = []
     for i, M in enumerate(batch.costs):
-        one = ProblemBatch(
-            M[None], *(None if w is None else w[i][None] for w in (batch.a, batch.b))
-        )
-        res = solve_chunk(
-            one,
-            plan=plan,
-            max_iter=max_iter,
-            route=route,
-            method=method,
-            reg=reg,
-            tol=tol,
-        )
-        distance[i], converged[i] = res.distance[0], res.converged[0]
+        n, m = M.shape
+        a = np.full(n, 1.0 / n) if batch.a is None else batch.a[i]
+        b = np.full(m, 1.0 / m) if batch.b is None else batch.b[i]
+        if method == "sinkhorn":
+            one = ProblemBatch(M[None], a[None], b[None])
+            res = solve_chunk(
+                one,
+                plan=plan and "dense",
+                max_iter=max_iter,
+                method=method,
+                reg=reg,
+                tol=tol,
+            )
+            G, distance[i], converged[i] = res.plan, res.distance[0], res.converged[0]
+            G = None if G is None else G[0]
+        else:
+            name = route
+            if route == "auto":
+                square = n == m <= assignment_max_n
+                name = "assignment" if square and _uniform_equal(a, b) else "simplex"
+            G, distance[i], converged[i] = ONE_PROBLEM[name](a, b, M, max_iter)
         if plan == "dense":
-            plans.append(res.plan[0])
+            plans.append(G)
         elif plan == "sparse":
-            _, flat, values = res.plan
-            rows, cols = np.divmod(flat, M.shape[1])
-            plans.append(sparse.csr_array((values, (rows, cols)), shape=M.shape))
+            plans.append(sparse.csr_array(G))
     return ChunkResult(distance, converged, plans if plan else None)
+
+
+def _uniform_equal(a, b):
+    return a.min() == a.max() == b.min() == b.max()

@@ -49,6 +49,14 @@ def solve_assignment(M, A, B, idx, max_iter, plans):
     return weights * matched.sum(axis=1), np.ones(idx.size, dtype=bool)
 
 
+def assignment_one(a, b, M, max_iter):
+    """Solve one uniform square problem; return ``(plan, cost, True)``."""
+    rows, cols = linear_sum_assignment(M)
+    plan = np.zeros_like(M)
+    plan[rows, cols] = a[0]
+    return plan, a[0] * M[rows, cols].sum(), True
+
+
 def assignment_eligible(a, b, n, m, max_n=ASSIGNMENT_MAX_N):
     """Return which problems of a chunk the assignment route solves exactly.
 

@@ -59,8 +59,28 @@ def _solve_public(a, b, M, max_iter):
     return plan, log["cost"], log["result_code"] == _OPTIMAL
 
 
-def _simplex_kernel(solve):
-    """Wrap a one-problem solver into a chunk kernel (see ``solve_simplex``)."""
+def _on_nonnegative_costs(solve):
+    """Make a one-problem solver exact on costs with negative entries.
+
+    POT 0.9.7's network simplex reports some feasible problems with negative
+    costs as infeasible and returns a zero plan (all costs -2 on a 2x3
+    problem, say). Shifting costs by a constant keeps the optimal plans and
+    shifts the optimal cost by ``min(M) * sum(plan)``.
+    """
+
+    def solve_one(a, b, M, max_iter):
+        """Solve one problem; return ``(plan, cost, converged)``."""
+        low = M.min()
+        if low >= 0:
+            return solve(a, b, M, max_iter)
+        plan, cost, converged = solve(a, b, M - low, max_iter)
+        return plan, cost + low * plan.sum(), converged
+
+    return solve_one
+
+
+def _simplex_kernel(solve_one):
+    """Loop a one-problem solver over a chunk (see ``solve_simplex``)."""
 
     def kernel(M, A, B, idx, max_iter, plans):
         """Solve the problems ``idx`` of a chunk with the network simplex.
@@ -87,22 +107,15 @@ def _simplex_kernel(solve):
         """
         cost = np.empty(idx.size)
         converged = np.empty(idx.size, dtype=bool)
-        # POT 0.9.7's network simplex reports some feasible problems with
-        # negative costs as infeasible and returns a zero plan (all costs -2
-        # on a 2x3 problem, say). Shifting costs by a constant keeps the
-        # optimal plans and shifts the optimal cost by min(M) * sum(plan).
-        low = np.minimum(M.min(axis=(1, 2)), 0.0)[idx] if idx.size else idx
         for j, i in enumerate(idx):
-            shifted = M[i] - low[j] if low[j] else M[i]
-            G, cost[j], converged[j] = solve(A[i], B[i], shifted, max_iter)
-            if low[j]:
-                cost[j] += low[j] * G.sum()
+            G, cost[j], converged[j] = solve_one(A[i], B[i], M[i], max_iter)
             plans.put_dense(i, G)
         return cost, converged
 
     return kernel
 
 
-solve_public = _simplex_kernel(_solve_public)
-solve_lean = _simplex_kernel(_solve_lean) if _EMD_C is not None else None
-solve_simplex = solve_lean or solve_public
+public_one = _on_nonnegative_costs(_solve_public)
+simplex_one = _on_nonnegative_costs(_solve_lean) if _EMD_C is not None else public_one
+solve_public = _simplex_kernel(public_one)
+solve_simplex = _simplex_kernel(simplex_one)
