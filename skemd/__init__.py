@@ -1,7 +1,8 @@
 """skemd: batched exact optimal transport (Earth Mover's Distance) for scikit-learn."""
 
 from ._batch import EMDResult, emd_batch
-from ._pairwise import DistanceKernel, PairwiseEMDTransformer
+from ._kernel import DistanceKernel
+from ._pairwise import PairwiseEMDTransformer
 from ._transformer import BatchEMDTransformer
 
 __version__ = "0.1.0.dev0"

@@ -45,22 +45,26 @@ class EMDResult:
     plan: object = None
 
 
+#: Parameter constraints of the solver, shared by ``emd_batch`` and the
+#: estimators.
+SOLVER_CONSTRAINTS = {
+    "method": [StrOptions({"exact", "sinkhorn"})],
+    "reg": [Interval(Real, 0, None, closed="neither"), None],
+    "tol": [Interval(Real, 0, None, closed="neither")],
+    "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+    "n_jobs": [Integral, None],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "verbose": ["verbose"],
+}
+
+
 @validate_params(
     {
         "M": ["array-like"],
         "a": ["array-like", None],
         "b": ["array-like", None],
         "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
-        "method": [StrOptions({"exact", "sinkhorn"})],
-        "reg": [Interval(Real, 0, None, closed="neither"), None],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
-        "verbose": ["verbose"],
+        **SOLVER_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
 )

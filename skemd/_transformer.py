@@ -1,13 +1,11 @@
 """``BatchEMDTransformer``: EMD values or plans of stacked costs as features."""
 
-from numbers import Integral, Real
-
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._batch import solve_batch
+from ._batch import SOLVER_CONSTRAINTS, solve_batch
 from ._validation import check_batch, check_method
 
 
@@ -91,16 +89,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         "a": ["array-like", None],
         "b": ["array-like", None],
         "sparse_output": ["boolean"],
-        "method": [StrOptions({"exact", "sinkhorn"})],
-        "reg": [Interval(Real, 0, None, closed="neither"), None],
-        "tol": [Interval(Real, 0, None, closed="neither")],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
-        "batch_size": [
-            Interval(Integral, 1, None, closed="left"),
-            StrOptions({"auto"}),
-        ],
-        "verbose": ["verbose"],
+        **SOLVER_CONSTRAINTS,
     }
 
     def __init__(

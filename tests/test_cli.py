@@ -7,10 +7,11 @@ from skemd._cli import main
 
 
 def test_demo_runs_and_checks_equality(capsys):
-    assert main(["demo", "--k", "40", "--n", "20"]) == 0
+    assert main(["demo", "--k", "40", "--n", "20", "--digits", "60"]) == 0
     out = capsys.readouterr().out
     assert "every EMD equals the loop's to 1e-9: True" in out
     assert "5-fold accuracy" in out
+    assert "EMD-kernel SVM on 60 load_digits images" in out
 
 
 def test_module_entry_point_help():
