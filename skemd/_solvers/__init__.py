@@ -1,9 +1,11 @@
-"""Solver kernels: each solves one chunk of a validated batch.
+"""Solver kernels: each solves the problems of one chunk.
 
-A route solves one problem and returns ``(cost, converged, support)``, the
-support being the plan's nonzeros ``(rows, cols, values)`` when asked for.
-``solve_chunk`` picks a route per problem and gathers the plans in the form
-asked for, so a dense plan is only ever built where dense plans were asked for.
+A kernel ``kernel(M, A, B, idx, max_iter, plans)`` solves the problems ``idx``
+of a chunk (float64 costs ``M``, marginal rows ``A`` and ``B``), returns their
+costs and convergence flags, and hands each plan to the sink ``plans`` in the
+form it has (see ``_plans``). ``solve_chunk`` picks the kernel per problem
+(assignment, network simplex) or per call (Sinkhorn) and the sink (none,
+dense, sparse), so a dense plan is only built where dense plans were asked for.
 """
 
 import functools
