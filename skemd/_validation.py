@@ -124,7 +124,7 @@ def _check_costs(M, name):
     block = max(1, _CHECK_BLOCK_BYTES // max(1, n * m * M.itemsize))
     for start in range(0, k, block):
         _check_finite_costs(M[start : start + block], name, offset=start)
-    return M, np.tile([n, m], (k, 1))
+    return M, np.broadcast_to(np.array([n, m]), (k, 2))
 
 
 def _is_nested_numbers(M):
