@@ -17,6 +17,10 @@ import numpy as np
 
 _KEY_BYTES = 16
 
+# Per process: for each store directory, the shards already read and the
+# distances they hold, so a lookup reads only the shards written since.
+_READ = {}
+
 
 def sample_keys(X):
     """Return a hex content digest per sample (row of ``X``).
@@ -71,18 +75,26 @@ class PairCache:
 
     def lookup(self, keys):
         """Return the stored distance of each key, NaN where unknown."""
-        found = np.full(len(keys), np.nan)
-        if self.directory is None or not self.directory.exists():
-            return found
-        known = {}
-        for shard in sorted(self.directory.glob("*.npz")):
-            with np.load(shard) as data:
-                known.update(
-                    zip(data["keys"].tolist(), data["values"].tolist(), strict=True)
-                )
-        for position, key in enumerate(keys):
-            found[position] = known.get(key, np.nan)
-        return found
+        if self.directory is None:
+            return np.full(len(keys), np.nan)
+        known = self._known()
+        return np.array([known.get(key, np.nan) for key in keys.tolist()], dtype=float)
+
+    def _known(self):
+        read, known = _READ.setdefault(self.directory, (set(), {}))
+        if self.directory.exists():
+            for shard in self.directory.glob("*.npz"):
+                if shard.name not in read:
+                    with np.load(shard) as data:
+                        known.update(
+                            zip(
+                                data["keys"].tolist(),
+                                data["values"].tolist(),
+                                strict=True,
+                            )
+                        )
+                    read.add(shard.name)
+        return known
 
     def store(self, keys, values):
         """Add solved pairs as a new shard."""
@@ -91,3 +103,8 @@ class PairCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{uuid.uuid4().hex}.npz"
         np.savez(path, keys=np.asarray(keys), values=np.asarray(values, np.float64))
+        read, known = _READ.setdefault(self.directory, (set(), {}))
+        known.update(
+            zip(np.asarray(keys).tolist(), np.asarray(values).tolist(), strict=True)
+        )
+        read.add(path.name)
