@@ -41,7 +41,7 @@ def solve_assignment(M, A, B, idx, max_iter, plans):
     """
     n = M.shape[1]
     cols = np.empty((idx.size, n), dtype=np.intp)
-    for j, i in enumerate(idx):
+    for j, i in enumerate(idx.tolist()):
         cols[j] = linear_sum_assignment(M[i])[1]
     weights = A[idx, 0]
     matched = M[idx[:, None], np.arange(n), cols]

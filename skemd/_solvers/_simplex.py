@@ -107,7 +107,7 @@ def _simplex_kernel(solve_one):
         """
         cost = np.empty(idx.size)
         converged = np.empty(idx.size, dtype=bool)
-        for j, i in enumerate(idx):
+        for j, i in enumerate(idx.tolist()):
             G, cost[j], converged[j] = solve_one(A[i], B[i], M[i], max_iter)
             plans.put_dense(i, G)
         return cost, converged
