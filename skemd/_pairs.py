@@ -42,11 +42,13 @@ def ground_distance(x, y, metric):
     array([[9.],
            [4.]])
     """
-    diff = x[..., :, None, :] - y[..., None, :, :]
-    if metric == "cityblock":
-        return np.abs(diff).sum(axis=-1)
-    squared = np.einsum("...d,...d->...", diff, diff)
-    return squared if metric == "sqeuclidean" else np.sqrt(squared)
+    # One coordinate at a time: exact (no |x|^2 + |y|^2 - 2 x.y cancellation)
+    # and without a (..., p, q, d) temporary.
+    cost = np.zeros(x.shape[:-1] + y.shape[-2:-1])
+    for k in range(x.shape[-1]):
+        gap = x[..., :, None, k] - y[..., None, :, k]
+        cost += np.abs(gap) if metric == "cityblock" else gap * gap
+    return np.sqrt(cost) if metric == "euclidean" else cost
 
 
 @dataclass(frozen=True)
