@@ -22,6 +22,17 @@ def median_time(fn, repeat=3, before=None):
     return float(np.median(times))
 
 
+def interleaved_median_times(functions, repeat=7):
+    """Median times of several functions, run in turns so drift hits all alike."""
+    times = {name: [] for name in functions}
+    for _ in range(repeat):
+        for name, fn in functions.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
 def seed_loop(a, b, M, plans=True):
     """Method 1: a plain loop of ``ot.emd`` (or ``ot.emd2``) per slice."""
     if not plans:

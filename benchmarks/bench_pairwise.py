@@ -5,7 +5,8 @@
    the double loop of ``ot.emd2(a, b, ot.dist(x, y))`` over the upper triangle
    and against ``wasserstein.PairwiseEMD(beta=2, num_threads=2)`` (C++/OpenMP,
    GPL: installed in the benchmark's environment only, never a dependency;
-   skipped when absent).
+   skipped when absent). skemd and wasserstein are timed in turns (median
+   of 7) so that the machine's drift hits both alike.
 2. 500 ``load_digits`` images as 8x8 histograms, squared Euclidean ground
    cost between pixel positions: skemd against the double loop (timed on the
    first 100 images and scaled by the number of pairs).
@@ -16,7 +17,7 @@ Run: ``python benchmarks/bench_pairwise.py``
 
 import numpy as np
 import ot
-from _common import CORES, median_time
+from _common import CORES, interleaved_median_times, median_time
 from sklearn.datasets import load_digits
 
 from skemd import PairwiseEMDTransformer
@@ -58,20 +59,16 @@ def clouds():
     D = skemd.fit_transform(X)
     reference = loop_clouds(X)
     assert np.allclose(D, reference, rtol=1e-9, atol=1e-12)
-    rows = [
-        ("double loop of ot.emd2(ot.dist)", median_time(lambda: loop_clouds(X), 1)),
-        ("skemd PairwiseEMDTransformer", median_time(lambda: skemd.fit_transform(X))),
-    ]
+    contenders = {"skemd PairwiseEMDTransformer": lambda: skemd.fit_transform(X)}
     try:
         D_w = wasserstein_clouds(X)
     except ImportError:
         print("(wasserstein not installed: pip install wasserstein to compare)")
     else:
-        wasserstein_clouds(X)  # warm up its threads
-        rows.append(
-            ("wasserstein.PairwiseEMD", median_time(lambda: wasserstein_clouds(X)))
-        )
         print(f"wasserstein's values: max abs. diff {np.abs(D_w - D).max():.1e}")
+        contenders["wasserstein.PairwiseEMD"] = lambda: wasserstein_clouds(X)
+    rows = [("double loop of ot.emd2(ot.dist)", median_time(lambda: loop_clouds(X), 1))]
+    rows += interleaved_median_times(contenders).items()
     report("200 clouds x 30 points, 2-D, sqeuclidean, full matrix", rows)
 
 
