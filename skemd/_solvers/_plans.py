@@ -11,8 +11,6 @@ import numpy as np
 class NoPlans:
     """Discards plans: distances only."""
 
-    wanted = False
-
     def __init__(self, k, n, m, out=None):
         pass
 
@@ -31,8 +29,6 @@ class NoPlans:
 
 class DensePlans(NoPlans):
     """Stores plans in a zeroed (k, n, m) array: ``out`` if given, else its own."""
-
-    wanted = True
 
     def __init__(self, k, n, m, out=None):
         self.in_place = out is not None
@@ -59,8 +55,6 @@ class SparsePlans(NoPlans):
     n + m - 1 nonzeros on real arcs (n + m counting a stopped solve's
     artificial arcs), so fixed-width rows of n + m slots hold any plan.
     """
-
-    wanted = True
 
     def __init__(self, k, n, m, out=None):
         self.m = m
