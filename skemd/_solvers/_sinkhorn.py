@@ -57,21 +57,37 @@ def solve_sinkhorn(M, A, B, idx, max_iter, plans, *, reg, tol):
     A, B = np.asarray(A[idx]), np.asarray(B[idx])
     low = M.min(axis=(1, 2), keepdims=True)
     plain = (M.max(axis=(1, 2)) - low[:, 0, 0]) / reg <= PLAIN_MAX_RANGE
-    T = np.empty_like(M)
-    converged = np.zeros(idx.size, dtype=bool)
+    result = _Result(M, idx, plans)
     todo = np.flatnonzero(plain)
     if todo.size:
-        K = np.exp((low[todo] - M[todo]) / reg)
-        ok = _iterate(
-            _PlainScaling(K, A[todo], B[todo]), T, todo, converged, tol, max_iter
-        )
+        K = _subset(M, todo) - low[todo]
+        K *= -1.0 / reg
+        np.exp(K, out=K)
+        ok = _iterate(_PlainScaling(K, A[todo], B[todo]), result, todo, tol, max_iter)
         plain[todo[~ok]] = False  # scalings overflowed: redo in the log domain
     todo = np.flatnonzero(~plain)
     if todo.size:
-        state = _LogScaling(M[todo] / -reg, A[todo], B[todo])
-        _iterate(state, T, todo, converged, tol, max_iter)
-    plans.put_dense_many(idx, T)
-    return (T * M).sum(axis=(1, 2)), converged
+        state = _LogScaling(_subset(M, todo) / -reg, A[todo], B[todo])
+        _iterate(state, result, todo, tol, max_iter)
+    return result.cost, result.converged
+
+
+def _subset(M, rows):
+    return M if rows.size == len(M) else M[rows]
+
+
+class _Result:
+    """Costs, flags and (through the sink) plans of problems as they finish."""
+
+    def __init__(self, M, idx, plans):
+        self.M, self.idx, self.plans = M, idx, plans
+        self.cost = np.empty(idx.size)
+        self.converged = np.zeros(idx.size, dtype=bool)
+
+    def finish(self, positions, T, converged):
+        self.cost[positions] = np.einsum("cnm,cnm->c", T, self.M[positions])
+        self.converged[positions] = converged
+        self.plans.put_dense_many(self.idx[positions], T)
 
 
 def _left(u, K):
@@ -84,11 +100,11 @@ def _right(K, v):
     return (K @ v[:, :, None])[:, :, 0]
 
 
-def _iterate(state, T, where, converged, tol, max_iter):
-    """Run ``state`` until each problem converges; write plans into ``T``.
+def _iterate(state, result, where, tol, max_iter):
+    """Run ``state`` until each problem converges; hand results to ``result``.
 
     Returns a bool array over ``where``: False for problems whose iterates
-    stopped being finite (their plans are not written).
+    stopped being finite (they are not handed over).
     """
     active = np.arange(where.size)  # positions in `where` still iterating
     finite = np.ones(where.size, dtype=bool)
@@ -102,8 +118,8 @@ def _iterate(state, T, where, converged, tol, max_iter):
         done = err < tol
         leave = done | bad | last
         good = leave & ~bad
-        T[where[active[good]]] = state.plan(good)
-        converged[where[active[done]]] = True
+        if good.any():
+            result.finish(where[active[good]], state.plan(good), done[good])
         finite[active[bad]] = False
         if leave.all():
             break
