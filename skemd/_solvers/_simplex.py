@@ -64,8 +64,9 @@ def _on_nonnegative_costs(solve):
 
     POT 0.9.7's network simplex reports some feasible problems with negative
     costs as infeasible and returns a zero plan (all costs -2 on a 2x3
-    problem, say). Shifting costs by a constant keeps the optimal plans and
-    shifts the optimal cost by ``min(M) * sum(plan)``.
+    problem, say). Shifting costs by a constant keeps the optimal plans; the
+    cost is then taken on the original costs, which is exact where adding
+    back ``min(M) * sum(plan)`` would round.
     """
 
     def solve_one(a, b, M, max_iter):
@@ -73,8 +74,8 @@ def _on_nonnegative_costs(solve):
         low = M.min()
         if low >= 0:
             return solve(a, b, M, max_iter)
-        plan, cost, converged = solve(a, b, M - low, max_iter)
-        return plan, cost + low * plan.sum(), converged
+        plan, _, converged = solve(a, b, M - low, max_iter)
+        return plan, (plan * M).sum(), converged
 
     return solve_one
 
