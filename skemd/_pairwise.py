@@ -236,9 +236,9 @@ class PairwiseEMDTransformer(
         cache = PairCache(self.memory, (_space_key(space), solver), symmetric=True)
         if cache.directory is None:
             return self._solve_pairs(left, right, pairs, solver)
-        keys = cache.pair_keys(
-            sample_keys(left)[pairs[:, 0]], sample_keys(right)[pairs[:, 1]]
-        )
+        left_keys = sample_keys(left)
+        right_keys = left_keys if right is left else sample_keys(right)
+        keys = cache.pair_keys(left_keys[pairs[:, 0]], right_keys[pairs[:, 1]])
         distance = cache.lookup(keys)
         missing = np.flatnonzero(np.isnan(distance))
         distance[missing] = self._solve_pairs(left, right, pairs[missing], solver)

@@ -102,7 +102,7 @@ def check_batch(M, a=None, b=None, *, name="M"):
     k = len(shapes)
     a = _check_weights(a, "a", shapes[:, 0], ragged)
     b = _check_weights(b, "b", shapes[:, 1], ragged)
-    mass_a, mass_b = _masses(a, k, "a"), _masses(b, k, "b")
+    mass_a, mass_b = _masses(a, k), _masses(b, k)
     _check_equal_mass(mass_a, mass_b)
     return ProblemBatch(costs, a, _rescale(b, a, mass_a, mass_b, k, ragged))
 
@@ -179,11 +179,10 @@ def _check_weights(w, name, sizes, ragged):
                 f"For a ragged batch of {len(sizes)} problems, {name} must be None or "
                 f"a sequence of {len(sizes)} 1-D weight vectors."
             )
-        rows = [
+        return [
             _check_weight_vector(wi, f"{name}[{i}]", s)
             for i, (wi, s) in enumerate(zip(w, sizes, strict=True))
         ]
-        return rows
     w = np.asarray(w)
     _check_real_dtype(w.dtype, name)
     w = np.ascontiguousarray(w, dtype=np.float64)
@@ -236,11 +235,9 @@ def _check_positive_mass(masses, name):
         )
 
 
-def _masses(w, k, name):
+def _masses(w, k):
     if isinstance(w, list):
-        masses = np.array([wi.sum() for wi in w], dtype=np.float64)
-        _check_positive_mass(masses, name)
-        return masses
+        return np.array([wi.sum() for wi in w], dtype=np.float64)
     if w is None:
         return np.ones(k)
     return np.full(k, w.sum()) if w.ndim == 1 else w.sum(axis=1)
