@@ -3,6 +3,7 @@
 from ._batch import EMDResult, emd_batch
 from ._kernel import DistanceKernel
 from ._pairwise import PairwiseEMDTransformer
+from ._stream import iter_emd_batch
 from ._transformer import BatchEMDTransformer
 
 __version__ = "0.1.0.dev0"
@@ -13,4 +14,5 @@ __all__ = [
     "PairwiseEMDTransformer",
     "__version__",
     "emd_batch",
+    "iter_emd_batch",
 ]

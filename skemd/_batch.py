@@ -10,7 +10,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._engine import chunk_bounds, map_chunks, shares_memory
-from ._solvers import choose_assignment_max_n, solve_chunk
+from ._solvers import ChunkResult, choose_assignment_max_n, solve_chunk
 from ._validation import DEFAULT_MAX_ITER, check_batch, check_method
 
 # How many failing problem indices a ConvergenceWarning lists.
@@ -64,6 +64,7 @@ SOLVER_CONSTRAINTS = {
         "a": ["array-like", None],
         "b": ["array-like", None],
         "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
+        "out": [np.ndarray, None],
         **SOLVER_CONSTRAINTS,
     },
     prefer_skip_nested_validation=True,
@@ -74,6 +75,7 @@ def emd_batch(
     b=None,
     *,
     return_plan=False,
+    out=None,
     method="exact",
     reg=None,
     tol=1e-9,
@@ -113,6 +115,11 @@ def emd_batch(
         .reshape(n, m)``); an optimal plan has at most n + m - 1 nonzeros, and
         no dense plan is built. For a ragged batch, a list of dense arrays or
         of CSR arrays of shape (n_i, m_i).
+    out : ndarray of shape (k,), default=None
+        A preallocated float64 array, such as a writable :class:`numpy.memmap`,
+        that receives the distances as chunks finish; it is returned as
+        ``distance``. See :func:`iter_emd_batch` to consume chunks as they
+        come.
     method : {"exact", "sinkhorn"}, default="exact"
         "exact" solves the linear program (network simplex or assignment).
         "sinkhorn" solves the entropic problem with regularisation ``reg``;
@@ -179,12 +186,19 @@ def emd_batch(
     >>> entropic = emd_batch(M, method="sinkhorn", reg=0.1)
     >>> bool((entropic.distance >= emd_batch(M).distance).all())
     True
+
+    Distances can go straight into a preallocated array or memmap:
+
+    >>> out = np.zeros(100)
+    >>> emd_batch(M, out=out).distance is out
+    True
     """
     check_method(method, reg, return_plan)
     batch = check_batch(M, a, b)
     return solve_batch(
         batch,
         return_plan=return_plan,
+        out=out,
         method=method,
         reg=reg,
         tol=tol,
@@ -195,10 +209,29 @@ def emd_batch(
     )
 
 
-def solve_batch(
+def solve_batch(batch, *, return_plan=False, out=None, **solver):
+    """Solve a validated :class:`ProblemBatch`; see :func:`emd_batch`."""
+    k = len(batch)
+    mode = plan_mode(return_plan)
+    distance = check_out(out, k)
+    converged = np.empty(k, dtype=bool)
+    dense = None if mode != "dense" or batch.ragged else np.zeros(batch.costs.shape)
+    gathered = []
+    for (start, stop), chunk in solve_chunks(batch, mode=mode, dense=dense, **solver):
+        distance[start:stop] = chunk.distance
+        converged[start:stop] = chunk.converged
+        if chunk.plan is not None:
+            gathered.append(chunk.plan)
+    warn_unconverged(converged, solver.get("max_iter"), solver.get("method", "exact"))
+    plan = dense if dense is not None else join_plans(gathered, mode, batch)
+    return EMDResult(distance, converged, plan)
+
+
+def solve_chunks(
     batch,
     *,
-    return_plan=False,
+    mode=None,
+    dense=None,
     method="exact",
     reg=None,
     tol=1e-9,
@@ -206,25 +239,35 @@ def solve_batch(
     n_jobs=None,
     batch_size="auto",
     verbose=0,
+    bounds=None,
+    ordered=True,
 ):
-    """Solve a validated :class:`ProblemBatch`; see :func:`emd_batch`."""
-    k = len(batch)
+    """Yield ``((start, stop), ChunkResult)`` as the chunks of ``batch`` are solved.
+
+    ``dense``, a zeroed (k, n, m) array, receives dense plans in place of the
+    chunks' results. ``bounds`` (default: :func:`chunk_bounds`) says which
+    chunks to solve; ``ordered=False`` yields them as they finish. Each
+    chunk's memmapped costs are released once it is solved, so a batch larger
+    than memory streams through.
+    """
     max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
-    mode = {False: None, True: "dense"}.get(return_plan, return_plan)
-    distance = np.empty(k)
-    converged = np.empty(k, dtype=bool)
-    dense = None if mode != "dense" or batch.ragged else np.zeros(batch.costs.shape)
+    if bounds is None:
+        bounds = chunk_bounds(
+            len(batch),
+            n_jobs=n_jobs,
+            batch_size=batch_size,
+            cells_per_problem=_cells(batch),
+        )
     # Threads write dense plans straight into the output; other backends
     # return them and they are copied in.
     in_place = dense is not None and shares_memory()
     chunks = map_chunks(
         solve_chunk,
         batch,
-        chunk_bounds(
-            k, n_jobs=n_jobs, batch_size=batch_size, cells_per_problem=_cells(batch)
-        ),
+        bounds,
         n_jobs=n_jobs,
         verbose=verbose,
+        ordered=ordered,
         chunk_kwargs=(lambda start, stop: {"out": dense[start:stop]})
         if in_place
         else None,
@@ -235,20 +278,39 @@ def solve_batch(
         tol=tol,
         assignment_max_n=choose_assignment_max_n(batch) if method == "exact" else 0,
     )
-    gathered = []
     for (start, stop), chunk in chunks:
-        distance[start:stop] = chunk.distance
-        converged[start:stop] = chunk.converged
+        batch[start:stop].release()
         if dense is not None and not in_place:
             dense[start:stop] = chunk.plan
-        elif chunk.plan is not None:
-            gathered.append(chunk.plan)
-    warn_unconverged(converged, max_iter)
-    plan = dense if dense is not None else _join_plans(gathered, mode, batch)
-    return EMDResult(distance, converged, plan)
+        if dense is not None:
+            chunk = ChunkResult(chunk.distance, chunk.converged)
+        yield (start, stop), chunk
 
 
-def _join_plans(gathered, mode, batch):
+def plan_mode(return_plan):
+    """Map ``return_plan`` to a chunk plan mode: None, "dense" or "sparse"."""
+    return {False: None, True: "dense"}.get(return_plan, return_plan)
+
+
+def check_out(out, k):
+    """Return ``out``, checked to hold k float64 distances, or a new array."""
+    if out is None:
+        return np.empty(k)
+    if (
+        not isinstance(out, np.ndarray)
+        or out.shape != (k,)
+        or out.dtype != np.float64
+        or not out.flags.writeable
+    ):
+        raise ValueError(
+            f"out must be a writable float64 ndarray of shape ({k},); got "
+            f"{type(out).__name__} of shape {getattr(out, 'shape', None)} and dtype "
+            f"{getattr(out, 'dtype', None)}."
+        )
+    return out
+
+
+def join_plans(gathered, mode, batch):
     """Join the chunks' plans: lists for ragged batches, else one CSR array."""
     if mode is None:
         return None
@@ -274,11 +336,12 @@ def _cells(batch):
     return max(1, sum(M.size for M in batch.costs) // max(1, len(batch)))
 
 
-def warn_unconverged(converged, max_iter):
+def warn_unconverged(converged, max_iter, method="exact"):
     """Emit one ConvergenceWarning naming the first problems that failed."""
     failed = np.flatnonzero(~converged)
     if failed.size == 0:
         return
+    max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
     shown = ", ".join(map(str, failed[:_SHOWN_FAILURES]))
     more = ", ..." if failed.size > _SHOWN_FAILURES else ""
     warnings.warn(

@@ -15,9 +15,10 @@ from joblib.parallel import get_active_backend
 from sklearn.utils.parallel import Parallel, delayed
 
 # More chunks than workers balances uneven problems; a cap on the cells of a
-# chunk bounds the memory a chunk's plans take while it is in flight.
+# chunk (8 MB of float64 costs) bounds the memory a chunk takes while it is in
+# flight, which is what lets a memmapped batch stream.
 _CHUNKS_PER_WORKER = 4
-_MAX_CHUNK_CELLS = 1 << 22
+_MAX_CHUNK_CELLS = 1 << 20
 
 
 def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
@@ -31,7 +32,7 @@ def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
         As in joblib; used by ``batch_size="auto"`` to size the chunks.
     batch_size : int or "auto", default="auto"
         Problems per chunk. "auto" makes 4 chunks per worker (one chunk when
-        serial), capped so that a chunk holds at most about 4 million cost
+        serial), capped so that a chunk holds at most about a million cost
         cells.
     cells_per_problem : int, default=1
         The mean ``n * m`` of a problem, for the cap.
@@ -85,12 +86,22 @@ def shares_memory():
 
 
 def map_chunks(
-    solve, batch, bounds, *, n_jobs=None, verbose=0, chunk_kwargs=None, **kwargs
+    solve,
+    batch,
+    bounds,
+    *,
+    n_jobs=None,
+    verbose=0,
+    chunk_kwargs=None,
+    ordered=True,
+    **kwargs,
 ):
     """Run ``solve(batch[start:stop], **kwargs)`` for each chunk, in parallel.
 
     Each task receives a slice of the batch: a view on the threading backend,
-    and only that slice's data on process or distributed backends.
+    and only that slice's data on process or distributed backends (where
+    joblib's loky backend sends a memmap's file name instead, and its dask
+    backend scatters each slice once rather than embedding it in the graph).
 
     Parameters
     ----------
@@ -107,13 +118,16 @@ def map_chunks(
     chunk_kwargs : callable, default=None
         ``chunk_kwargs(start, stop)`` gives extra keyword arguments for one
         chunk's call, such as a view of an output array.
+    ordered : bool, default=True
+        Yield in the order of ``bounds``; False yields each chunk as soon as
+        it finishes.
     **kwargs : dict
         Passed to ``solve``.
 
     Yields
     ------
     bounds, result : tuple
-        The chunk's ``(start, stop)`` and what ``solve`` returned, in order.
+        The chunk's ``(start, stop)`` and what ``solve`` returned.
 
     Examples
     --------
@@ -124,11 +138,19 @@ def map_chunks(
     if not bounds:
         return
     parallel = Parallel(
-        n_jobs=n_jobs, prefer="threads", verbose=verbose, return_as="generator"
+        n_jobs=n_jobs,
+        prefer="threads",
+        verbose=verbose,
+        return_as="generator" if ordered else "generator_unordered",
     )
     extra = chunk_kwargs or (lambda start, stop: {})
-    results = parallel(
-        delayed(solve)(batch[start:stop], **kwargs, **extra(start, stop))
+    yield from parallel(
+        delayed(_solve_tagged)(
+            solve, (start, stop), batch[start:stop], **kwargs, **extra(start, stop)
+        )
         for start, stop in bounds
     )
-    yield from zip(bounds, results, strict=True)
+
+
+def _solve_tagged(solve, bounds, part, **kwargs):
+    return bounds, solve(part, **kwargs)

@@ -118,7 +118,7 @@ def solve_pairs(left, right, pairs, space, *, n_jobs, batch_size, verbose, **sol
     for (start, stop), result in chunks:
         distance[start:stop] = result.distance
         converged[start:stop] = result.converged
-    warn_unconverged(converged, solver["max_iter"])
+    warn_unconverged(converged, solver["max_iter"], solver["method"])
     return distance
 
 

@@ -4,9 +4,12 @@ Every check runs before any solving, so a bad problem at the end of a large
 batch fails in milliseconds, and every error names the offending problem.
 """
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
+
+from ._pages import release_pages
 
 #: Relative tolerance on ``|sum(a) - sum(b)| / max(sum(a), sum(b))``. Within
 #: it, ``b`` is rescaled to the mass of ``a`` exactly as ``ot.emd`` does.
@@ -51,6 +54,24 @@ class ProblemBatch:
         return ProblemBatch(
             self.costs[index], _rows(self.a, index), _rows(self.b, index)
         )
+
+    def __sizeof__(self):
+        # The data's size: dask's joblib backend scatters large task
+        # arguments once instead of embedding them in the task graph.
+        parts = self.costs if self.ragged else [self.costs]
+        parts = [*parts, self.a, self.b]
+        return sys.getsizeof(object()) + sum(_nbytes(part) for part in parts)
+
+    def release(self):
+        """Drop the resident pages of memmapped costs once they are solved."""
+        if not self.ragged:
+            release_pages(self.costs)
+
+
+def _nbytes(part):
+    if isinstance(part, list):
+        return sum(w.nbytes for w in part)
+    return getattr(part, "nbytes", 0)
 
 
 def _rows(w, index):
@@ -124,6 +145,7 @@ def _check_costs(M, name):
     block = max(1, _CHECK_BLOCK_BYTES // max(1, n * m * M.itemsize))
     for start in range(0, k, block):
         _check_finite_costs(M[start : start + block], name, offset=start)
+        release_pages(M[start : start + block])
     return M, np.broadcast_to(np.array([n, m]), (k, 2))
 
 

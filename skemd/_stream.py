@@ -1,0 +1,160 @@
+"""Streaming: solve a batch chunk by chunk and hand each chunk over as it is done."""
+
+import numpy as np
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from ._batch import (
+    SOLVER_CONSTRAINTS,
+    EMDResult,
+    join_plans,
+    plan_mode,
+    solve_chunks,
+    warn_unconverged,
+)
+from ._validation import check_batch, check_method
+
+
+@validate_params(
+    {
+        "M": ["array-like"],
+        "a": ["array-like", None],
+        "b": ["array-like", None],
+        "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
+        "chunks": [list, None],
+        "ordered": ["boolean"],
+        **SOLVER_CONSTRAINTS,
+    },
+    prefer_skip_nested_validation=True,
+)
+def iter_emd_batch(
+    M,
+    a=None,
+    b=None,
+    *,
+    return_plan=False,
+    method="exact",
+    reg=None,
+    tol=1e-9,
+    max_iter=None,
+    n_jobs=None,
+    batch_size="auto",
+    verbose=0,
+    chunks=None,
+    ordered=True,
+):
+    """Solve k optimal transport problems, yielding results chunk by chunk.
+
+    The streaming form of :func:`emd_batch`: the same problems, solvers and
+    parameters, but each chunk's results are handed over as soon as they are
+    ready, so that nothing of size k (let alone k plans) needs to be held at
+    once. With a read-only memmapped ``M``, each chunk's pages are released
+    once it is solved, so a batch much larger than memory streams through.
+    All inputs are validated before the first chunk is solved.
+
+    Parameters
+    ----------
+    M : array-like of shape (k, n, m) or sequence of array-like of shape (n_i, m_i)
+        The cost matrices, as in :func:`emd_batch`.
+    a : array-like of shape (n,) or (k, n), default=None
+        Source weights, as in :func:`emd_batch`.
+    b : array-like of shape (m,) or (k, m), default=None
+        Target weights, as in :func:`emd_batch`.
+    return_plan : bool, "dense" or "sparse", default=False
+        Plans per chunk: an ndarray of shape (c, n, m), or a
+        :class:`scipy.sparse.csr_array` of shape (c, n * m) for "sparse".
+    method : {"exact", "sinkhorn"}, default="exact"
+        As in :func:`emd_batch`.
+    reg : float, default=None
+        As in :func:`emd_batch`.
+    tol : float, default=1e-9
+        As in :func:`emd_batch`.
+    max_iter : int, default=None
+        As in :func:`emd_batch`.
+    n_jobs : int, default=None
+        Number of parallel jobs, as in :func:`emd_batch`.
+    batch_size : int or "auto", default="auto"
+        Problems per chunk when ``chunks`` is None.
+    verbose : int, default=0
+        Progress messages, as joblib prints them.
+    chunks : list of tuple of int, default=None
+        The ``(start, stop)`` chunks to solve, for instance those a resumed
+        run has not done yet. None splits all k problems by ``batch_size``.
+    ordered : bool, default=True
+        Yield the chunks in order. False yields each as soon as it finishes
+        (joblib's ``return_as="generator_unordered"``), which is what a
+        consumer that checkpoints wants.
+
+    Returns
+    -------
+    chunks : generator of tuple of (slice, EMDResult)
+        For each chunk, the slice of problems it covers and its results.
+        After the last chunk, one :class:`~sklearn.exceptions.ConvergenceWarning`
+        is emitted if any problem reached ``max_iter``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`emd_batch` does, and if a chunk is not within ``range(k)``;
+        raised by this call, before any solving.
+
+    See Also
+    --------
+    emd_batch : All results at once, or distances into a preallocated ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd import emd_batch, iter_emd_batch
+    >>> M = np.random.default_rng(0).random((10, 4, 4))
+    >>> distance = np.empty(10)
+    >>> for rows, res in iter_emd_batch(M, return_plan="sparse", batch_size=4):
+    ...     distance[rows] = res.distance
+    ...     print(rows, res.plan.shape)
+    slice(0, 4, None) (4, 16)
+    slice(4, 8, None) (4, 16)
+    slice(8, 10, None) (2, 16)
+    >>> bool(np.array_equal(distance, emd_batch(M).distance))
+    True
+    """
+    check_method(method, reg, return_plan)
+    batch = check_batch(M, a, b)
+    if chunks is not None:
+        chunks = _check_chunks(chunks, len(batch))
+    return _generate(
+        batch,
+        plan_mode(return_plan),
+        method=method,
+        reg=reg,
+        tol=tol,
+        max_iter=max_iter,
+        n_jobs=n_jobs,
+        batch_size=batch_size,
+        verbose=verbose,
+        bounds=chunks,
+        ordered=ordered,
+    )
+
+
+def _generate(batch, mode, **solver):
+    failed = []
+    for (start, stop), chunk in solve_chunks(batch, mode=mode, **solver):
+        plan = chunk.plan
+        if mode == "sparse" and not batch.ragged:
+            plan = join_plans([plan], mode, batch[start:stop])
+        failed.append(~chunk.converged)
+        yield slice(start, stop), EMDResult(chunk.distance, chunk.converged, plan)
+    if failed:
+        warn_unconverged(~np.concatenate(failed), solver["max_iter"], solver["method"])
+
+
+def _check_chunks(chunks, k):
+    bounds = []
+    for chunk in chunks:
+        start, stop = (int(i) for i in chunk)
+        if not 0 <= start < stop <= k:
+            raise ValueError(
+                f"Each chunk must be a (start, stop) with 0 <= start < stop <= "
+                f"k={k}; got {tuple(chunk)}."
+            )
+        bounds.append((start, stop))
+    return bounds
