@@ -1,10 +1,12 @@
-"""The ``skemd`` command line: ``skemd demo``."""
+"""The ``skemd`` command line: ``skemd demo`` and ``skemd solve``."""
 
 import argparse
 import sys
 import time
 
 import numpy as np
+
+from . import _cli_solve
 
 
 def _demo_seed_case(k, n, seed):
@@ -124,13 +126,25 @@ def build_parser():
         "--digits", type=int, default=150, help="digit images for the kernel SVM (150)"
     )
     p.set_defaults(run=demo)
+    _cli_solve.add_parser(commands)
     return parser
 
 
 def main(argv=None):
-    """Entry point of the ``skemd`` console script."""
-    args = build_parser().parse_args(argv)
-    return args.run(args)
+    """Entry point of the ``skemd`` console script; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except _cli_solve.InputError as error:
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"\n{parser.prog}: interrupted; re-run the same command to resume.",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

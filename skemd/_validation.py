@@ -270,8 +270,8 @@ def _check_equal_mass(mass_a, mass_b):
     if gap.any():
         i = np.flatnonzero(gap)[0]
         raise ValueError(
-            f"Problem {i}: a and b have different total masses ({mass_a[i]!r} vs "
-            f"{mass_b[i]!r}); they must agree within a relative tolerance of "
+            f"Problem {i}: a and b have different total masses ({float(mass_a[i])!r} "
+            f"vs {float(mass_b[i])!r}); they must agree within a relative tolerance of "
             f"{MASS_RTOL:g}."
         )
 

@@ -29,7 +29,7 @@ def test_auto_chunks_follow_effective_n_jobs():
 
 def test_auto_chunks_are_capped_in_memory():
     bounds = chunk_bounds(10**6, cells_per_problem=100)
-    assert max(stop - start for start, stop in bounds) * 100 <= 1 << 22
+    assert max(stop - start for start, stop in bounds) * 100 <= 1 << 20
 
 
 def test_threading_backend_passes_views_not_copies(rng):

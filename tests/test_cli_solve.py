@@ -1,0 +1,138 @@
+"""``skemd solve``: results, resuming after a kill, and one-line errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+from skemd import emd_batch
+from skemd._cli import main
+
+
+def _csr(saved):
+    return sparse.csr_array(
+        (saved["plan_data"], saved["plan_indices"], saved["plan_indptr"]),
+        shape=tuple(saved["plan_shape"]),
+    )
+
+
+@pytest.fixture
+def stack(rng, tmp_path):
+    M = rng.random((300, 6, 5))
+    a = rng.dirichlet(np.ones(6), size=300)
+    np.save(tmp_path / "M.npy", M)
+    np.savez(tmp_path / "a.npz", a=a)
+    return M, a
+
+
+@pytest.mark.parametrize("plans", [None, "sparse", "dense"])
+def test_solve_writes_what_emd_batch_returns(stack, tmp_path, plans, capsys):
+    M, a = stack
+    out = tmp_path / "out.npz"
+    argv = ["solve", str(tmp_path / "M.npy"), "--a", str(tmp_path / "a.npz")]
+    argv += ["-o", str(out), "--n-jobs", "2"] + (["--plans", plans] if plans else [])
+    assert main(argv) == 0
+    expected = emd_batch(M, a=a, return_plan=plans or False)
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(saved["distance"], expected.distance)
+        assert saved["converged"].all()
+        if plans == "sparse":
+            assert (_csr(saved) != expected.plan).nnz == 0
+        elif plans == "dense":
+            np.testing.assert_array_equal(saved["plan"], expected.plan)
+    assert not (tmp_path / "out.npz.partial").exists()
+    assert "100% 300/300 problems" in capsys.readouterr().err
+    assert main(argv) == 0  # a finished run is not redone
+    assert "already holds this run's results" in capsys.readouterr().err
+
+
+def _skemd(*args):
+    return [sys.executable, "-m", "skemd", *map(str, args)]
+
+
+def test_killed_run_resumes_and_equals_an_uninterrupted_run(tmp_path):
+    rng = np.random.default_rng(7)
+    np.save(tmp_path / "M.npy", rng.random((1200, 30, 30)))
+    command = ["solve", tmp_path / "M.npy", "--plans", "sparse", "--n-jobs", "2"]
+    command += ["--batch-size", "10"]
+    subprocess.run(_skemd(*command, "-o", tmp_path / "whole.npz"), check=True)
+
+    out = tmp_path / "resumed.npz"
+    partial = tmp_path / "resumed.npz.partial"
+    run = subprocess.Popen(_skemd(*command, "-o", out), stderr=subprocess.DEVNULL)
+    while len(list(partial.glob("chunk-*.npz"))) < 30 and run.poll() is None:
+        time.sleep(0.01)
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait()
+    saved_before = len(list(partial.glob("chunk-*.npz")))
+    assert 30 <= saved_before < 120 and not out.exists()
+
+    resumed = subprocess.run(
+        _skemd(*command, "-o", out), capture_output=True, text=True, check=True
+    )
+    assert f"Solved {120 - saved_before} chunks" in resumed.stderr
+    with np.load(tmp_path / "whole.npz") as whole, np.load(out) as again:
+        np.testing.assert_array_equal(again["distance"], whole["distance"])
+        assert (_csr(again) != _csr(whole)).nnz == 0
+
+
+def test_a_checkpoint_of_another_run_is_discarded(stack, tmp_path):
+    M, _ = stack
+    out = tmp_path / "out.npz"
+    partial = tmp_path / "out.npz.partial"
+    partial.mkdir()
+    (partial / "manifest.json").write_text('{"format": 0}')
+    np.savez(partial / "chunk-0-300.npz", distance=np.zeros(300))
+    assert main(["solve", str(tmp_path / "M.npy"), "-o", str(out), "--quiet"]) == 0
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(saved["distance"], emd_batch(M).distance)
+
+
+def _bad_inputs(tmp_path):
+    M = np.random.default_rng(0).random((5, 3, 3))
+    np.save(tmp_path / "flat.npy", M[0])
+    M[3, 1, 2] = np.nan
+    np.save(tmp_path / "nan.npy", M)
+    np.save(tmp_path / "ok.npy", np.ones((5, 3, 3)))
+    np.save(tmp_path / "a.npy", np.ones(3))
+    np.save(tmp_path / "b.npy", np.full(3, 2.0))
+    (tmp_path / "junk.npy").write_text("not an array")
+    return {
+        "flat.npy": "costs must be 3-D (k, n, m); got (3, 3)",
+        "nan.npy": "Cost matrix M[3] has a non-finite cost nan at position (1, 2)",
+        "ok.npy --a a.npy --b b.npy": "different total masses (3.0 vs 6.0)",
+        "junk.npy": "junk.npy: cannot read an array",
+        "missing.npy": "missing.npy: cannot read an array",
+    }
+
+
+def test_bad_files_give_one_error_line_and_exit_code_2(tmp_path, capsys):
+    for args, message in _bad_inputs(tmp_path).items():
+        files = [
+            str(tmp_path / word) if word.endswith(".npy") else word
+            for word in args.split()
+        ]
+        assert main(["solve", *files, "-o", str(tmp_path / "out.npz")]) == 2, args
+        err = capsys.readouterr().err
+        assert err.startswith("skemd: error: ") and err.count("\n") == 1, err
+        assert message in err
+    run = subprocess.run(
+        _skemd("solve", tmp_path / "nan.npy", "-o", tmp_path / "out.npz"),
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
+
+
+def test_help_names_every_option():
+    run = subprocess.run(_skemd("solve", "--help"), capture_output=True, text=True)
+    for option in ("--a", "--b", "--plans", "--n-jobs", "--backend", "--scheduler"):
+        assert option in run.stdout
+    assert "re-running the same command continues" in " ".join(run.stdout.split())
+    top = subprocess.run(_skemd("--help"), capture_output=True, text=True).stdout
+    assert "solve" in top and "demo" in top
