@@ -60,3 +60,13 @@ def test_one_task_per_chunk(rng, monkeypatch):
     monkeypatch.setattr(skemd._batch, "solve_chunk", spy)
     emd_batch(rng.random((1000, 4, 4)), n_jobs=2)
     assert sorted(sizes) == [125] * 8
+
+
+def test_verbose_reports_per_chunk_not_per_problem(rng, capfd):
+    M = rng.random((2000, 4, 4))
+    emd_batch(M, n_jobs=2)
+    assert capfd.readouterr().err == ""
+    emd_batch(M, n_jobs=2, verbose=1)
+    err = capfd.readouterr().err
+    assert "Done   8 out of   8" in err  # 8 chunks, not 2000 problems
+    assert len(err.splitlines()) <= 3
