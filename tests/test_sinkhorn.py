@@ -70,6 +70,65 @@ def test_overflowing_plain_scalings_fall_back_to_log_domain(rng, monkeypatch):
     np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
 
 
+def _small_reg_case(rng):
+    # Cost range over reg is 2000: beyond plain scaling, into absorbed scaling.
+    M = rng.random((5, 7, 6)) * 2
+    a = random_weights(rng, (5, 7), zeros=2)
+    b = random_weights(rng, (5, 6), zeros=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, plans = pot_sinkhorn(
+            M, a, b, 1e-3, method="sinkhorn_log", numItermax=400
+        )
+    return M, a, b, expected, plans
+
+
+def _small_reg_batch(M, a, b):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return emd_batch(
+            M, a, b, method="sinkhorn", reg=1e-3, max_iter=400, return_plan=True
+        )
+
+
+@pytest.mark.parametrize("absorb_at", [1e100, 10.0])
+def test_absorbed_scaling_equals_pot_log_domain(rng, monkeypatch, absorb_at):
+    # A low threshold absorbs at almost every iteration: same iterates still.
+    monkeypatch.setattr(sinkhorn, "ABSORB_AT", absorb_at)
+    M, a, b, expected, plans = _small_reg_case(rng)
+    res = _small_reg_batch(M, a, b)
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
+    np.testing.assert_allclose(res.plan, plans, rtol=1e-6, atol=1e-12)
+
+
+def test_absorbed_scaling_does_not_take_a_logsumexp_per_iteration(rng, monkeypatch):
+    calls = []
+    logsumexp = sinkhorn.logsumexp
+    monkeypatch.setattr(
+        sinkhorn,
+        "logsumexp",
+        lambda *args, **kw: calls.append(1) or logsumexp(*args, **kw),
+    )
+    M, a, b, expected, _ = _small_reg_case(rng)
+    res = _small_reg_batch(M, a, b)
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
+    assert len(calls) == 2  # the first, log-domain iteration only
+
+
+def test_non_finite_absorbed_scalings_fall_back_to_log_domain(rng, monkeypatch):
+    kernel = sinkhorn._absorbed_kernel
+
+    def poisoned(Mr, f, g):
+        K = kernel(Mr, f, g)
+        K[0, 3, 2] = np.inf  # the first problem's scalings stop being finite
+        return K
+
+    monkeypatch.setattr(sinkhorn, "_absorbed_kernel", poisoned)
+    M, a, b, expected, _ = _small_reg_case(rng)
+    res = _small_reg_batch(M, a, b)
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
+
+
 def test_each_problem_stops_on_its_own(rng):
     # Scaling costs changes how fast Sinkhorn converges at a fixed reg.
     M = rng.random((6, 10, 10)) * np.array([0.1, 0.1, 1, 1, 3, 3])[:, None, None]

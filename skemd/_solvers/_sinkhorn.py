@@ -5,14 +5,20 @@ numpy operations; a problem leaves the active set as soon as it meets the
 tolerance, with POT's stopping rule: every 10 iterations, the 2-norm of the
 violation of the target marginal is compared with ``tol``.
 
-Two update rules reach the same fixed point:
+Three update rules run the same iterates from the same start, so they reach
+the same fixed point at the same iteration:
 
-- plain scaling of ``K = exp(-(M - min M) / reg)``, fast, used when the cost
-  range over ``reg`` is at most :data:`PLAIN_MAX_RANGE`, so ``K`` spans at
-  most ``e**100`` and neither it nor the scalings over- or underflow;
-- log-domain updates with ``logsumexp`` (as POT's ``sinkhorn_log``), stable
-  for any ``reg``, used for the other problems and for any problem whose
-  plain scalings stopped being finite.
+- plain scaling of ``K = exp(-(M - min M) / reg)``, used when the cost range
+  over ``reg`` is at most :data:`PLAIN_MAX_RANGE`, so ``K`` spans at most
+  ``e**100`` and neither it nor the scalings over- or underflow;
+- absorbed scaling for the other problems: after one log-domain iteration,
+  the potentials go into the kernel and plain scalings run on top of it; a
+  scaling that leaves ``[1 / ABSORB_AT, ABSORB_AT]`` is absorbed into its
+  potential and the kernel rebuilt (Schmitzer's stabilisation). An iteration
+  costs two matrix-vector products, where a log-domain one costs two
+  ``logsumexp``;
+- log-domain updates with ``logsumexp`` (as POT's ``sinkhorn_log``), for any
+  problem whose scalings stopped being finite.
 """
 
 import numpy as np
@@ -20,6 +26,11 @@ from scipy.special import logsumexp
 
 #: Largest ``(max(M) - min(M)) / reg`` solved with plain scaling.
 PLAIN_MAX_RANGE = 100.0
+
+#: Absorbed scalings stay within ``[1 / ABSORB_AT, ABSORB_AT]``. A kernel entry
+#: that underflowed (below ``e**-745``) then stays below ``e**-285`` in every
+#: plan, far under a double's precision, and nothing can overflow.
+ABSORB_AT = 1e100
 
 # POT checks the marginal violation every 10 iterations.
 _CHECK_EVERY = 10
@@ -58,14 +69,19 @@ def solve_sinkhorn(M, A, B, idx, max_iter, plans, *, reg, tol):
     low = M.min(axis=(1, 2), keepdims=True)
     plain = (M.max(axis=(1, 2)) - low[:, 0, 0]) / reg <= PLAIN_MAX_RANGE
     result = _Result(M, idx, plans)
+    failed = np.zeros(len(M), dtype=bool)
     todo = np.flatnonzero(plain)
     if todo.size:
         K = _subset(M, todo) - low[todo]
         K *= -1.0 / reg
         np.exp(K, out=K)
         ok = _iterate(_PlainScaling(K, A[todo], B[todo]), result, todo, tol, max_iter)
-        plain[todo[~ok]] = False  # scalings overflowed: redo in the log domain
+        failed[todo[~ok]] = True
     todo = np.flatnonzero(~plain)
+    if todo.size:
+        state = _AbsorbedScaling(_subset(M, todo) / -reg, A[todo], B[todo])
+        failed[todo[~_iterate(state, result, todo, tol, max_iter)]] = True
+    todo = np.flatnonzero(failed)  # scalings stopped being finite
     if todo.size:
         state = _LogScaling(_subset(M, todo) / -reg, A[todo], B[todo])
         _iterate(state, result, todo, tol, max_iter)
@@ -177,3 +193,64 @@ class _LogScaling:
         self.Mr, self.b = self.Mr[mask], self.b[mask]
         self.loga, self.logb = self.loga[mask], self.logb[mask]
         self.f, self.g = self.f[mask], self.g[mask]
+
+
+class _AbsorbedScaling(_PlainScaling):
+    """Scalings ``u``, ``v`` on the kernel ``exp(Mr + f + g)`` of potentials f, g.
+
+    The first update is POT's first log-domain iteration, from ``g = 0``; it
+    leaves every row and column of the kernel with positive mass.
+    """
+
+    def __init__(self, Mr, a, b):
+        self.Mr, self.a, self.b, self.K = Mr, a, b, None
+        self.log = _LogScaling(Mr, a, b)
+
+    def update(self):
+        if self.K is None:
+            self.log.update()
+            self.f = _finite_potential(self.log.f, self.Mr + self.log.g[:, None, :], 2)
+            self.g = _finite_potential(self.log.g, self.Mr + self.f[:, :, None], 1)
+            self.u, self.v = (self.a > 0) * 1.0, (self.b > 0) * 1.0
+            self.K = _absorbed_kernel(self.Mr, self.f, self.g)
+            return
+        super().update()
+        self._absorb()
+
+    def _absorb(self):
+        far = _outside(self.u).any(axis=1) | _outside(self.v).any(axis=1)
+        far = np.flatnonzero(far)
+        if far.size == 0:
+            return
+        # A scaling that is no longer finite poisons its problem's kernel; the
+        # problem's marginal error is then not finite, and it is redone in the
+        # log domain.
+        with np.errstate(invalid="ignore", over="ignore"):
+            for pot, scaling in ((self.f, self.u), (self.g, self.v)):
+                s = scaling[far]
+                pot[far] += np.log(s, out=np.zeros_like(s), where=s > 0)
+                scaling[far] = s > 0
+            self.K[far] = _absorbed_kernel(self.Mr[far], self.f[far], self.g[far])
+
+    def keep(self, mask):
+        super().keep(mask)
+        self.Mr, self.f, self.g = self.Mr[mask], self.f[mask], self.g[mask]
+
+
+def _outside(scaling):
+    return (scaling > ABSORB_AT) | ((scaling < 1 / ABSORB_AT) & (scaling > 0))
+
+
+def _finite_potential(pot, Mr_other, axis):
+    """Zero-weight entries get the potential whose kernel line peaks at 1."""
+    missing = ~np.isfinite(pot)
+    if missing.any():
+        pot = pot.copy()
+        pot[missing] = -Mr_other.max(axis=axis)[missing]
+    return pot
+
+
+def _absorbed_kernel(Mr, f, g):
+    K = Mr + f[:, :, None]
+    K += g[:, None, :]
+    return np.exp(K, out=K)
