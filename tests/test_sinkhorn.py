@@ -91,7 +91,7 @@ def _small_reg_batch(M, a, b):
         )
 
 
-@pytest.mark.parametrize("absorb_at", [1e100, 10.0])
+@pytest.mark.parametrize("absorb_at", [1e50, 10.0])
 def test_absorbed_scaling_equals_pot_log_domain(rng, monkeypatch, absorb_at):
     # A low threshold absorbs at almost every iteration: same iterates still.
     monkeypatch.setattr(sinkhorn, "ABSORB_AT", absorb_at)

@@ -11,6 +11,9 @@ import numpy as np
 class NoPlans:
     """Discards plans: distances only."""
 
+    #: Whether the sink keeps plans (solvers skip building ones it would drop).
+    stores = False
+
     def __init__(self, k, n, m, out=None):
         pass
 
@@ -29,6 +32,8 @@ class NoPlans:
 
 class DensePlans(NoPlans):
     """Stores plans in a zeroed (k, n, m) array: ``out`` if given, else its own."""
+
+    stores = True
 
     def __init__(self, k, n, m, out=None):
         self.in_place = out is not None
@@ -55,6 +60,8 @@ class SparsePlans(NoPlans):
     n + m - 1 nonzeros on real arcs (n + m counting a stopped solve's
     artificial arcs), so fixed-width rows of n + m slots hold any plan.
     """
+
+    stores = True
 
     def __init__(self, k, n, m, out=None):
         self.m = m

@@ -28,9 +28,10 @@ from scipy.special import logsumexp
 PLAIN_MAX_RANGE = 100.0
 
 #: Absorbed scalings stay within ``[1 / ABSORB_AT, ABSORB_AT]``. A kernel entry
-#: that underflowed (below ``e**-745``) then stays below ``e**-285`` in every
-#: plan, far under a double's precision, and nothing can overflow.
-ABSORB_AT = 1e100
+#: that underflowed (below ``1e-323``) then stays below ``1e-223`` in every
+#: plan, far under a double's precision, and kernel entries, about
+#: ``T / (u v)``, stay far from overflowing in any product.
+ABSORB_AT = 1e50
 
 # POT checks the marginal violation every 10 iterations.
 _CHECK_EVERY = 10
@@ -100,10 +101,12 @@ class _Result:
         self.cost = np.empty(idx.size)
         self.converged = np.zeros(idx.size, dtype=bool)
 
-    def finish(self, positions, T, converged):
-        self.cost[positions] = np.einsum("cnm,cnm->c", T, self.M[positions])
+    def finish(self, positions, state, mask, converged):
+        """Take the problems ``positions`` from the rows ``mask`` of ``state``."""
+        self.cost[positions] = state.cost(mask, self.M[positions])
         self.converged[positions] = converged
-        self.plans.put_dense_many(self.idx[positions], T)
+        if self.plans.stores:
+            self.plans.put_dense_many(self.idx[positions], state.plan(mask))
 
 
 def _left(u, K):
@@ -122,7 +125,8 @@ def _iterate(state, result, where, tol, max_iter):
     Returns a bool array over ``where``: False for problems whose iterates
     stopped being finite (they are not handed over).
     """
-    active = np.arange(where.size)  # positions in `where` still iterating
+    rows = np.arange(where.size)  # the state's rows, as positions in `where`
+    live = np.ones(where.size, dtype=bool)  # rows still iterating
     finite = np.ones(where.size, dtype=bool)
     for it in range(max_iter):
         state.update()
@@ -130,17 +134,21 @@ def _iterate(state, result, where, tol, max_iter):
         if it % _CHECK_EVERY and not last:
             continue
         err = np.linalg.norm(state.target_marginal() - state.b, axis=1)
-        bad = ~np.isfinite(err)
-        done = err < tol
-        leave = done | bad | last
+        bad = live & ~np.isfinite(err)
+        done = live & (err < tol)
+        leave = done | bad | (live & last)
         good = leave & ~bad
         if good.any():
-            result.finish(where[active[good]], state.plan(good), done[good])
-        finite[active[bad]] = False
-        if leave.all():
+            result.finish(where[rows[good]], state, good, done[good])
+        finite[rows[bad]] = False
+        live &= ~leave
+        if not live.any():
             break
-        active = active[~leave]
-        state.keep(~leave)
+        # Finished rows keep being updated (harmlessly) until most have left:
+        # dropping them copies the kernel, which costs more than a few updates.
+        if 2 * np.count_nonzero(live) <= live.size:
+            state.keep(live)
+            rows, live = rows[live], live[live]
     return finite
 
 
@@ -163,6 +171,12 @@ class _PlainScaling:
 
     def plan(self, mask):
         return self.u[mask, :, None] * self.K[mask] * self.v[mask, None, :]
+
+    def cost(self, mask, M):
+        """``<T, M>`` of the rows ``mask``, without forming the plans ``T``."""
+        KM = self.K[mask]  # a copy: boolean indexing
+        KM *= M
+        return np.einsum("cn,cn->c", self.u[mask], _right(KM, self.v[mask]))
 
     def keep(self, mask):
         self.K, self.a, self.b = self.K[mask], self.a[mask], self.b[mask]
@@ -189,6 +203,9 @@ class _LogScaling:
     def plan(self, mask):
         return np.exp(self.Mr[mask] + self.f[mask, :, None] + self.g[mask, None, :])
 
+    def cost(self, mask, M):
+        return np.einsum("cnm,cnm->c", self.plan(mask), M)
+
     def keep(self, mask):
         self.Mr, self.b = self.Mr[mask], self.b[mask]
         self.loga, self.logb = self.loga[mask], self.logb[mask]
@@ -199,7 +216,9 @@ class _AbsorbedScaling(_PlainScaling):
     """Scalings ``u``, ``v`` on the kernel ``exp(Mr + f + g)`` of potentials f, g.
 
     The first update is POT's first log-domain iteration, from ``g = 0``; it
-    leaves every row and column of the kernel with positive mass.
+    leaves every row and column of positive weight with positive mass in the
+    kernel. Zero weights have potential ``-inf``: their kernel lines are 0,
+    and so are their scalings.
     """
 
     def __init__(self, Mr, a, b):
@@ -209,15 +228,17 @@ class _AbsorbedScaling(_PlainScaling):
     def update(self):
         if self.K is None:
             self.log.update()
-            self.f = _finite_potential(self.log.f, self.Mr + self.log.g[:, None, :], 2)
-            self.g = _finite_potential(self.log.g, self.Mr + self.f[:, :, None], 1)
+            self.f, self.g = self.log.f, self.log.g
             self.u, self.v = (self.a > 0) * 1.0, (self.b > 0) * 1.0
             self.K = _absorbed_kernel(self.Mr, self.f, self.g)
             return
-        super().update()
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.v = _ratio(self.b, _left(self.u, self.K))
+            self.u = _ratio(self.a, _right(self.K, self.v))
         self._absorb()
 
     def _absorb(self):
+        """Move scalings far from 1 into the potentials; rebuild those kernels."""
         far = _outside(self.u).any(axis=1) | _outside(self.v).any(axis=1)
         far = np.flatnonzero(far)
         if far.size == 0:
@@ -241,13 +262,9 @@ def _outside(scaling):
     return (scaling > ABSORB_AT) | ((scaling < 1 / ABSORB_AT) & (scaling > 0))
 
 
-def _finite_potential(pot, Mr_other, axis):
-    """Zero-weight entries get the potential whose kernel line peaks at 1."""
-    missing = ~np.isfinite(pot)
-    if missing.any():
-        pot = pot.copy()
-        pot[missing] = -Mr_other.max(axis=axis)[missing]
-    return pot
+def _ratio(w, x):
+    """``w / x``, with 0 where ``w`` is 0 (a zero weight's line is 0 too)."""
+    return np.divide(w, x, out=np.zeros_like(w), where=w > 0)
 
 
 def _absorbed_kernel(Mr, f, g):
