@@ -16,6 +16,10 @@ from ._validation import DEFAULT_MAX_ITER, check_batch, check_method
 # How many failing problem indices a ConvergenceWarning lists.
 _SHOWN_FAILURES = 10
 
+# Below this many cells (costs and kernel), a Sinkhorn chunk's iterations are
+# dominated by numpy's per-call overhead, under the GIL, and threads contend.
+_SINKHORN_MIN_CELLS = 1 << 18
+
 
 @dataclass(frozen=True)
 class EMDResult:
@@ -252,11 +256,15 @@ def solve_chunks(
     """
     max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
     if bounds is None:
+        # Sinkhorn keeps a kernel as large as the costs while it iterates, and
+        # runs a few numpy calls per iteration of a whole chunk.
+        sinkhorn = method == "sinkhorn"
         bounds = chunk_bounds(
             len(batch),
             n_jobs=n_jobs,
             batch_size=batch_size,
-            cells_per_problem=_cells(batch),
+            cells_per_problem=(1 + sinkhorn) * _cells(batch),
+            min_cells=_SINKHORN_MIN_CELLS if sinkhorn else 0,
         )
     # Threads write dense plans straight into the output; other backends
     # return them and they are copied in.

@@ -21,7 +21,9 @@ _CHUNKS_PER_WORKER = 4
 _MAX_CHUNK_CELLS = 1 << 20
 
 
-def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
+def chunk_bounds(
+    k, *, n_jobs=None, batch_size="auto", cells_per_problem=1, min_cells=0
+):
     """Split ``range(k)`` into contiguous ``(start, stop)`` chunks.
 
     Parameters
@@ -36,6 +38,10 @@ def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
         cells.
     cells_per_problem : int, default=1
         The mean ``n * m`` of a problem, for the cap.
+    min_cells : int, default=0
+        With "auto", the fewest cells of a chunk (except the last), for
+        solvers that run Python code per step of a whole chunk: a smaller
+        chunk would spend its time in that code, holding the GIL.
 
     Returns
     -------
@@ -49,12 +55,15 @@ def chunk_bounds(k, *, n_jobs=None, batch_size="auto", cells_per_problem=1):
     [(0, 4), (4, 8), (8, 10)]
     >>> len(chunk_bounds(1000, n_jobs=2))
     8
+    >>> len(chunk_bounds(1000, n_jobs=2, cells_per_problem=100, min_cells=50_000))
+    2
     """
     if batch_size == "auto":
         workers = effective_n_jobs(n_jobs)
         n_chunks = 1 if workers == 1 else _CHUNKS_PER_WORKER * workers
         batch_size = min(
-            math.ceil(k / n_chunks), max(1, _MAX_CHUNK_CELLS // cells_per_problem)
+            max(math.ceil(k / n_chunks), math.ceil(min_cells / cells_per_problem)),
+            max(1, _MAX_CHUNK_CELLS // cells_per_problem),
         )
     batch_size = max(1, batch_size)
     return [(start, min(start + batch_size, k)) for start in range(0, k, batch_size)]

@@ -3,7 +3,10 @@
 import runpy
 from pathlib import Path
 
+import matplotlib
 import pytest
+
+matplotlib.use("agg")
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.py"))
 
@@ -12,7 +15,26 @@ def test_there_are_examples():
     assert EXAMPLES
 
 
+# What each example must print: its claim, checked.
+PROMISES = {
+    "plot_quickstart.py": "every value equals POT's: True",
+    "plot_grid_search.py": "test accuracy",
+    "plot_digits_emd_svm.py": "EMD-kernel SVM: test accuracy",
+    "plot_scaling.py": "skemd on 2 workers is",
+    "plot_sparse_plans.py": "True",
+}
+
+
+def test_every_example_has_a_promise():
+    assert sorted(PROMISES) == sorted(path.name for path in EXAMPLES)
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path, capsys):
+    import matplotlib.pyplot as plt
+
     runpy.run_path(str(path), run_name="__main__")
-    assert "test accuracy" in capsys.readouterr().out
+    plt.close("all")
+    out = capsys.readouterr().out
+    assert PROMISES[path.name] in out
+    assert "False" not in out  # no equality check failed

@@ -103,7 +103,9 @@ class _Result:
 
     def finish(self, positions, state, mask, converged):
         """Take the problems ``positions`` from the rows ``mask`` of ``state``."""
-        self.cost[positions] = state.cost(mask, self.M[positions])
+        # One problem at a time: views, where batched indexing would copy.
+        for position, row in zip(positions, np.flatnonzero(mask), strict=True):
+            self.cost[position] = state.cost(row, self.M[position])
         self.converged[positions] = converged
         if self.plans.stores:
             self.plans.put_dense_many(self.idx[positions], state.plan(mask))
@@ -172,11 +174,9 @@ class _PlainScaling:
     def plan(self, mask):
         return self.u[mask, :, None] * self.K[mask] * self.v[mask, None, :]
 
-    def cost(self, mask, M):
-        """``<T, M>`` of the rows ``mask``, without forming the plans ``T``."""
-        KM = self.K[mask]  # a copy: boolean indexing
-        KM *= M
-        return np.einsum("cn,cn->c", self.u[mask], _right(KM, self.v[mask]))
+    def cost(self, row, M):
+        """``<T, M>`` of the problem in ``row``, without forming its plan."""
+        return self.u[row] @ ((self.K[row] * M) @ self.v[row])
 
     def keep(self, mask):
         self.K, self.a, self.b = self.K[mask], self.a[mask], self.b[mask]
@@ -203,8 +203,9 @@ class _LogScaling:
     def plan(self, mask):
         return np.exp(self.Mr[mask] + self.f[mask, :, None] + self.g[mask, None, :])
 
-    def cost(self, mask, M):
-        return np.einsum("cnm,cnm->c", self.plan(mask), M)
+    def cost(self, row, M):
+        T = np.exp(self.Mr[row] + self.f[row, :, None] + self.g[row, None, :])
+        return np.einsum("nm,nm->", T, M)
 
     def keep(self, mask):
         self.Mr, self.b = self.Mr[mask], self.b[mask]
