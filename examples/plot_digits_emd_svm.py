@@ -17,8 +17,10 @@ once. EMD kernels need not be positive semi-definite; ``SVC`` copes here.
 import tempfile
 import time
 
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
+from sklearn.metrics import ConfusionMatrixDisplay
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
@@ -46,7 +48,8 @@ with tempfile.TemporaryDirectory() as cache:
     start = time.perf_counter()
     emd_search = GridSearchCV(emd_svm, grid, cv=5).fit(X_train, y_train)
     emd_seconds = time.perf_counter() - start
-    emd_accuracy = emd_search.score(X_test, y_test)
+    emd_predicted = emd_search.predict(X_test)  # while the cache exists
+emd_accuracy = np.mean(emd_predicted == y_test)
 
 # %%
 # The baseline: an RBF-kernel SVM on the raw pixels.
@@ -57,14 +60,24 @@ rbf_search = GridSearchCV(
     cv=5,
 ).fit(X_train, y_train)
 rbf_seconds = time.perf_counter() - start
-rbf_accuracy = rbf_search.score(X_test, y_test)
+rbf_predicted = rbf_search.predict(X_test)
+rbf_accuracy = np.mean(rbf_predicted == y_test)
 
+# %%
+# Accuracy and time of both searches, and where the EMD-kernel SVM errs.
 print(f"{len(X_train)} training and {len(X_test)} test images, 5-fold grid search")
-print(
-    f"EMD-kernel SVM: test accuracy {emd_accuracy:.3f}, {emd_seconds:.1f} s, "
-    f"best {emd_search.best_params_}"
-)
-print(
-    f"RBF-kernel SVM: test accuracy {rbf_accuracy:.3f}, {rbf_seconds:.1f} s, "
-    f"best {rbf_search.best_params_}"
-)
+print(f"{'model':16s} {'test accuracy':>13s} {'search time':>12s}  best parameters")
+for name, search, accuracy, seconds in [
+    ("EMD-kernel SVM", emd_search, emd_accuracy, emd_seconds),
+    ("RBF-kernel SVM", rbf_search, rbf_accuracy, rbf_seconds),
+]:
+    print(f"{name:16s} {accuracy:13.3f} {seconds:10.1f} s  {search.best_params_}")
+
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
+for ax, name, predicted, accuracy in [
+    (axes[0], "EMD-kernel SVM", emd_predicted, emd_accuracy),
+    (axes[1], "RBF-kernel SVM", rbf_predicted, rbf_accuracy),
+]:
+    ConfusionMatrixDisplay.from_predictions(y_test, predicted, ax=ax, colorbar=False)
+    ax.set_title(f"{name}: test accuracy {accuracy:.3f}")
+plt.show()

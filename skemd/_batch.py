@@ -23,9 +23,9 @@ _SINKHORN_MIN_CELLS = 1 << 18
 
 @dataclass(frozen=True)
 class EMDResult:
-    """The result of :func:`emd_batch`.
+    """The result of :func:`emd_batch`: distances, flags and plans.
 
-    Attributes
+    Parameters
     ----------
     distance : ndarray of shape (k,)
         The optimal cost ``<T_i, M_i>`` of every problem.
@@ -325,11 +325,9 @@ def join_plans(gathered, mode, batch):
     if batch.ragged:
         return [G for chunk in gathered for G in chunk]
     _, n, m = batch.costs.shape
-    counts, indices, values = (
-        (np.concatenate(part) for part in zip(*gathered, strict=True))
-        if gathered
-        else (np.empty(0, np.int64),) * 2 + (np.empty(0),)
-    )
+    if not gathered:
+        gathered = [(np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0))]
+    counts, indices, values = map(np.concatenate, zip(*gathered, strict=True))
     indptr = np.concatenate([[0], np.cumsum(counts)])
     index_dtype = np.int32 if max(n * m, indptr[-1]) < 2**31 else np.int64
     return sparse.csr_array(

@@ -3,12 +3,17 @@
 from numbers import Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
 
-class DistanceKernel(TransformerMixin, BaseEstimator):
+class DistanceKernel(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Map precomputed distances ``D`` to the kernel ``exp(-gamma * D)``.
 
     Compute EMD distances once, then grid-search only ``gamma`` (and the
@@ -29,6 +34,16 @@ class DistanceKernel(TransformerMixin, BaseEstimator):
     >>> DistanceKernel(gamma=np.log(2)).fit_transform(D)
     array([[1. , 0.5],
            [0.5, 1. ]])
+
+    Column ``j`` of the kernel belongs to training sample ``j``, as column
+    ``j`` of ``D`` does, so feature names pass through and ``set_output``
+    works:
+
+    >>> import pandas as pd
+    >>> D = pd.DataFrame(D, columns=["to_a", "to_b"])
+    >>> K = DistanceKernel().set_output(transform="pandas").fit_transform(D)
+    >>> K.columns.tolist()
+    ['to_a', 'to_b']
     """
 
     _parameter_constraints: dict = {
