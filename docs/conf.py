@@ -5,12 +5,15 @@ Build: ``sphinx-build -W -b html docs docs/_build/html`` (after
 """
 
 import os
+import sys
+from pathlib import Path
 
 import matplotlib
 
 import skemd
 
 matplotlib.use("agg")
+sys.path.insert(0, str(Path(__file__).parent / "sphinxext"))
 # The gallery's examples each run on all cores; keep the build deterministic.
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
@@ -47,6 +50,7 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
+    "within_subsection_order": "gallery_order.ExampleOrder",
     "abort_on_example_error": True,
     "download_all_examples": False,
     "show_memory": False,

@@ -128,8 +128,8 @@ def emd_batch(
         "exact" solves the linear program (network simplex or assignment).
         "sinkhorn" solves the entropic problem with regularisation ``reg``;
         its ``distance`` is the linear part ``<T, M>`` of the entropic plan
-        ``T``, as ``ot.sinkhorn2`` returns it. Small ``reg`` is handled in the
-        log domain automatically (see Notes).
+        ``T``, as ``ot.sinkhorn2`` returns it. Small ``reg`` is stabilised
+        automatically (see Notes).
     reg : float, default=None
         Entropic regularisation, > 0; needed by "sinkhorn", ignored by
         "exact" (so that a grid search can vary both).
@@ -170,9 +170,13 @@ def emd_batch(
     Notes
     -----
     With "sinkhorn", a problem whose cost range over ``reg`` is at most 100
-    runs plain Sinkhorn-Knopp scaling of ``exp(-(M - min M) / reg)``; others,
-    and any whose scalings overflow, run the log-domain updates of POT's
-    ``sinkhorn_log``. Both reach the same fixed point.
+    runs plain Sinkhorn-Knopp scaling of ``exp(-(M - min M) / reg)``. The
+    others run absorbed scaling: after one log-domain iteration, the dual
+    potentials are folded into the kernel and plain scalings run on top of
+    it, folded in again whenever they leave ``[1e-50, 1e50]``. A problem whose
+    scalings still stop being finite is redone with the log-domain updates of
+    POT's ``sinkhorn_log``. All three run the same iterates from POT's start,
+    so they stop at the same iteration with the same result, up to rounding.
 
     Examples
     --------

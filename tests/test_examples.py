@@ -38,3 +38,12 @@ def test_example_runs(path, capsys):
     out = capsys.readouterr().out
     assert PROMISES[path.name] in out
     assert "False" not in out  # no equality check failed
+
+
+def test_every_public_name_has_a_runnable_example():
+    # The examples themselves run as doctests (--doctest-modules).
+    import skemd
+
+    for name in skemd.__all__:
+        if name != "__version__":
+            assert ">>> " in getattr(skemd, name).__doc__, name
