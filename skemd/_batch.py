@@ -61,16 +61,18 @@ SOLVER_CONSTRAINTS = {
     "verbose": ["verbose"],
 }
 
+#: Parameter constraints of the batch functions' problems and solver.
+BATCH_CONSTRAINTS = {
+    "M": ["array-like"],
+    "a": ["array-like", None],
+    "b": ["array-like", None],
+    "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
+    **SOLVER_CONSTRAINTS,
+}
+
 
 @validate_params(
-    {
-        "M": ["array-like"],
-        "a": ["array-like", None],
-        "b": ["array-like", None],
-        "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
-        "out": [np.ndarray, None],
-        **SOLVER_CONSTRAINTS,
-    },
+    {**BATCH_CONSTRAINTS, "out": [np.ndarray, None]},
     prefer_skip_nested_validation=True,
 )
 def emd_batch(

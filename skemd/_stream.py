@@ -1,10 +1,10 @@
 """Streaming: solve a batch chunk by chunk and hand each chunk over as it is done."""
 
 import numpy as np
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import validate_params
 
 from ._batch import (
-    SOLVER_CONSTRAINTS,
+    BATCH_CONSTRAINTS,
     EMDResult,
     join_plans,
     plan_mode,
@@ -15,15 +15,7 @@ from ._validation import check_batch, check_method
 
 
 @validate_params(
-    {
-        "M": ["array-like"],
-        "a": ["array-like", None],
-        "b": ["array-like", None],
-        "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
-        "chunks": [list, None],
-        "ordered": ["boolean"],
-        **SOLVER_CONSTRAINTS,
-    },
+    {**BATCH_CONSTRAINTS, "chunks": [list, None], "ordered": ["boolean"]},
     prefer_skip_nested_validation=True,
 )
 def iter_emd_batch(
