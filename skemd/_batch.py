@@ -242,6 +242,7 @@ def solve_chunks(
     *,
     mode=None,
     dense=None,
+    task=None,
     method="exact",
     reg=None,
     tol=1e-9,
@@ -252,13 +253,15 @@ def solve_chunks(
     bounds=None,
     ordered=True,
 ):
-    """Yield ``((start, stop), ChunkResult)`` as the chunks of ``batch`` are solved.
+    """Yield ``((start, stop), result)`` as the chunks of ``batch`` are solved.
 
     ``dense``, a zeroed (k, n, m) array, receives dense plans in place of the
-    chunks' results. ``bounds`` (default: :func:`chunk_bounds`) says which
-    chunks to solve; ``ordered=False`` yields them as they finish. Each
-    chunk's memmapped costs are released once it is solved, so a batch larger
-    than memory streams through.
+    chunks' results. ``task`` replaces :func:`solve_chunk` as what a worker
+    runs on a chunk; it takes the same arguments and ``rows``, the chunk's
+    slice. ``bounds`` (default: :func:`chunk_bounds`) says which chunks to
+    solve; ``ordered=False`` yields them as they finish. Each chunk's
+    memmapped costs are released once it is solved, so a batch larger than
+    memory streams through.
     """
     max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
     if bounds is None:
@@ -275,16 +278,19 @@ def solve_chunks(
     # Threads write dense plans straight into the output; other backends
     # return them and they are copied in.
     in_place = dense is not None and shares_memory()
+
+    def chunk_kwargs(start, stop):
+        kwargs = {"out": dense[start:stop]} if in_place else {}
+        return kwargs if task is None else {**kwargs, "rows": slice(start, stop)}
+
     chunks = map_chunks(
-        solve_chunk,
+        solve_chunk if task is None else task,
         batch,
         bounds,
         n_jobs=n_jobs,
         verbose=verbose,
         ordered=ordered,
-        chunk_kwargs=(lambda start, stop: {"out": dense[start:stop]})
-        if in_place
-        else None,
+        chunk_kwargs=chunk_kwargs,
         plan=mode,
         max_iter=max_iter,
         method=method,

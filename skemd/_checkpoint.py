@@ -10,12 +10,14 @@ done, the output is written (again by rename) and the checkpoint removed.
 import json
 import os
 import shutil
+import zipfile
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
 _MANIFEST = "manifest.json"
+_CSR_PARTS = ("data", "indices", "indptr")
 
 
 class Checkpoint:
@@ -36,10 +38,13 @@ class Checkpoint:
     >>> from skemd._checkpoint import Checkpoint
     >>> out = os.path.join(tempfile.mkdtemp(), "out.npz")
     >>> run = Checkpoint(out, {"chunks": [[0, 2], [2, 3]]})
-    >>> run.start()
+    >>> run.done()
     []
+    >>> run.open()
     >>> run.save(0, 2, distance=np.array([1.0, 2.0]), converged=np.ones(2, bool))
-    >>> Checkpoint(out, {"chunks": [[0, 2], [2, 3]]}).start()
+    >>> run.saved(slice(0, 2)), run.saved(slice(2, 3))
+    (True, False)
+    >>> Checkpoint(out, {"chunks": [[0, 2], [2, 3]]}).done()
     [(0, 2)]
     """
 
@@ -50,29 +55,55 @@ class Checkpoint:
 
     def completed(self):
         """Whether ``output`` already holds this run's finished results."""
-        if not self.output.exists():
-            return False
-        with np.load(self.output) as saved:
-            return "run" in saved and json.loads(str(saved["run"])) == self.manifest
+        try:
+            with np.load(self.output) as saved:
+                return "run" in saved and json.loads(str(saved["run"])) == self.manifest
+        except (OSError, ValueError, zipfile.BadZipFile):
+            return False  # no output yet, or not one of ours: it is replaced
 
-    def start(self):
-        """Open the checkpoint; return the ``(start, stop)`` chunks already done."""
+    def done(self):
+        """The ``(start, stop)`` chunks this run has saved (none of another run)."""
         if self._stored_manifest() != self.manifest:
-            shutil.rmtree(self.directory, ignore_errors=True)
-            self.directory.mkdir(parents=True)
-            _write_atomic(self.directory / _MANIFEST, json.dumps(self.manifest))
+            return []
         return sorted(
             tuple(int(i) for i in path.stem.split("-")[1:])
             for path in self.directory.glob("chunk-*.npz")
         )
 
+    def open(self):
+        """Make the checkpoint this run's, discarding another run's."""
+        if self._stored_manifest() != self.manifest:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            self.directory.mkdir(parents=True)
+            _write_atomic(self.directory / _MANIFEST, json.dumps(self.manifest))
+
     def save(self, start, stop, **arrays):
         """Save one finished chunk's arrays."""
-        path = self.directory / f"chunk-{start}-{stop}.npz"
+        path = self._chunk(start, stop)
         tmp = path.with_name(f".{path.name}")
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, path)
+
+    def save_result(self, rows, result):
+        """Save a chunk's :class:`~skemd.EMDResult`, from the worker that solved it.
+
+        A worker on another machine, which does not see the checkpoint's
+        directory, saves nothing; :meth:`saved` then tells the caller to.
+        """
+        if not self.directory.is_dir():
+            return
+        arrays = {"distance": result.distance, "converged": result.converged}
+        plans = self.manifest.get("plans")
+        if plans == "dense":
+            arrays["plan"] = result.plan
+        elif plans == "sparse":
+            arrays |= {key: getattr(result.plan, key) for key in _CSR_PARTS}
+        self.save(rows.start, rows.stop, **arrays)
+
+    def saved(self, rows):
+        """Whether the chunk ``rows`` (a slice) is saved."""
+        return self._chunk(rows.start, rows.stop).exists()
 
     def finish(self, bounds, plans, shape):
         """Join the saved chunks into ``output`` and remove the checkpoint.
@@ -111,14 +142,12 @@ class Checkpoint:
         except (OSError, ValueError):
             return None
 
+    def _chunk(self, start, stop):
+        return self.directory / f"chunk-{start}-{stop}.npz"
+
     def _load(self, start, stop):
-        with np.load(self.directory / f"chunk-{start}-{stop}.npz") as saved:
+        with np.load(self._chunk(start, stop)) as saved:
             return dict(saved)
-
-
-def sparse_parts(plan):
-    """The arrays a chunk's CSR plans are saved as."""
-    return {"data": plan.data, "indices": plan.indices, "indptr": plan.indptr}
 
 
 def _csr(chunk, shape):

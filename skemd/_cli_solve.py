@@ -12,7 +12,7 @@ import joblib
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from ._checkpoint import Checkpoint, sparse_parts
+from ._checkpoint import Checkpoint
 from ._engine import chunk_bounds
 from ._progress import ProgressBar
 from ._stream import iter_emd_batch
@@ -94,7 +94,7 @@ def solve(args):
 
 
 def _solve_pending(M, a, b, args, bounds, run):
-    done = run.start()
+    done = run.done()
     pending = sorted(set(bounds) - set(done))
     try:
         chunks = iter_emd_batch(
@@ -108,9 +108,11 @@ def _solve_pending(M, a, b, args, bounds, run):
             n_jobs=args.n_jobs,
             chunks=pending,
             ordered=False,
+            on_chunk=run.save_result,  # saved by the worker, as soon as solved
         )
     except ValueError as error:
         raise InputError(str(error)) from None
+    run.open()
     bar = None
     if not args.quiet:
         bar = ProgressBar(len(M), done=sum(stop - start for start, stop in done))
@@ -118,21 +120,13 @@ def _solve_pending(M, a, b, args, bounds, run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for rows, res in chunks:
-            run.save(rows.start, rows.stop, **_arrays(res, args.plans))
+            if not run.saved(rows):  # a remote worker could not save it
+                run.save_result(rows, res)
             if bar is not None:
                 bar.advance(rows.stop - rows.start)
     if bar is not None:
         bar.close()
     return len(pending)
-
-
-def _arrays(res, plans):
-    arrays = {"distance": res.distance, "converged": res.converged}
-    if plans == "dense":
-        arrays["plan"] = res.plan
-    elif plans == "sparse":
-        arrays |= sparse_parts(res.plan)
-    return arrays
 
 
 def _inputs(args):

@@ -1,5 +1,7 @@
 """Streaming: solve a batch chunk by chunk and hand each chunk over as it is done."""
 
+import functools
+
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 
@@ -11,11 +13,17 @@ from ._batch import (
     solve_chunks,
     warn_unconverged,
 )
+from ._solvers import solve_chunk
 from ._validation import check_batch, check_method
 
 
 @validate_params(
-    {**BATCH_CONSTRAINTS, "chunks": [list, None], "ordered": ["boolean"]},
+    {
+        **BATCH_CONSTRAINTS,
+        "chunks": [list, None],
+        "ordered": ["boolean"],
+        "on_chunk": [callable, None],
+    },
     prefer_skip_nested_validation=True,
 )
 def iter_emd_batch(
@@ -33,6 +41,7 @@ def iter_emd_batch(
     verbose=0,
     chunks=None,
     ordered=True,
+    on_chunk=None,
 ):
     """Solve k optimal transport problems, yielding results chunk by chunk.
 
@@ -75,6 +84,12 @@ def iter_emd_batch(
         Yield the chunks in order. False yields each as soon as it finishes
         (joblib's ``return_as="generator_unordered"``), which is what a
         consumer that checkpoints wants.
+    on_chunk : callable, default=None
+        ``on_chunk(rows, result)`` is called by the worker that solved a
+        chunk, as soon as it has, with what the generator will yield for it:
+        for instance to save it, so that an interrupted run loses at most the
+        chunks being solved. It must be picklable on process and distributed
+        backends, and thread-safe on threads.
 
     Returns
     -------
@@ -124,19 +139,30 @@ def iter_emd_batch(
         verbose=verbose,
         bounds=chunks,
         ordered=ordered,
+        on_chunk=on_chunk,
     )
 
 
-def _generate(batch, mode, **solver):
+def _generate(batch, mode, on_chunk, **solver):
     failed = []
-    for (start, stop), chunk in solve_chunks(batch, mode=mode, **solver):
-        plan = chunk.plan
-        if mode == "sparse" and not batch.ragged:
-            plan = join_plans([plan], mode, batch[start:stop])
-        failed.append(~chunk.converged)
-        yield slice(start, stop), EMDResult(chunk.distance, chunk.converged, plan)
+    task = functools.partial(_solve_part, on_chunk=on_chunk)
+    for (start, stop), result in solve_chunks(batch, mode=mode, task=task, **solver):
+        failed.append(~result.converged)
+        yield slice(start, stop), result
     if failed:
         warn_unconverged(~np.concatenate(failed), solver["max_iter"], solver["method"])
+
+
+def _solve_part(part, *, rows, on_chunk, **solver):
+    """Solve one chunk, in the worker, and hand it to ``on_chunk`` there."""
+    chunk = solve_chunk(part, **solver)
+    plan = chunk.plan
+    if solver["plan"] == "sparse" and not part.ragged:
+        plan = join_plans([plan], "sparse", part)
+    result = EMDResult(chunk.distance, chunk.converged, plan)
+    if on_chunk is not None:
+        on_chunk(rows, result)
+    return result
 
 
 def _check_chunks(chunks, k):

@@ -1,6 +1,5 @@
 """``skemd solve``: results, resuming after a kill, and one-line errors."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -55,7 +54,18 @@ def _skemd(*args):
     return [sys.executable, "-m", "skemd", *map(str, args)]
 
 
-def test_killed_run_resumes_and_equals_an_uninterrupted_run(tmp_path):
+def _start_and_stop(command, partial, sig, after=30):
+    """Run ``command``; send ``sig`` once ``after`` chunks are saved."""
+    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    while len(list(partial.glob("chunk-*.npz"))) < after and run.poll() is None:
+        time.sleep(0.01)
+    run.send_signal(sig)
+    err = run.communicate()[1]
+    return run.returncode, err, len(list(partial.glob("chunk-*.npz")))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_stopped_run_resumes_and_equals_an_uninterrupted_run(tmp_path, sig):
     rng = np.random.default_rng(7)
     np.save(tmp_path / "M.npy", rng.random((1200, 30, 30)))
     command = ["solve", tmp_path / "M.npy", "--plans", "sparse", "--n-jobs", "2"]
@@ -63,19 +73,19 @@ def test_killed_run_resumes_and_equals_an_uninterrupted_run(tmp_path):
     subprocess.run(_skemd(*command, "-o", tmp_path / "whole.npz"), check=True)
 
     out = tmp_path / "resumed.npz"
-    partial = tmp_path / "resumed.npz.partial"
-    run = subprocess.Popen(_skemd(*command, "-o", out), stderr=subprocess.DEVNULL)
-    while len(list(partial.glob("chunk-*.npz"))) < 30 and run.poll() is None:
-        time.sleep(0.01)
-    os.kill(run.pid, signal.SIGKILL)
-    run.wait()
-    saved_before = len(list(partial.glob("chunk-*.npz")))
-    assert 30 <= saved_before < 120 and not out.exists()
+    code, err, saved = _start_and_stop(
+        _skemd(*command, "-o", out), tmp_path / "resumed.npz.partial", sig
+    )
+    assert 30 <= saved < 120 and not out.exists()
+    if sig == signal.SIGINT:
+        assert code == 130 and "re-run the same command to resume" in err
+        # Workers save their chunks as they finish them: none is lost finished.
+        assert "successfully executed  but not used" not in err
 
     resumed = subprocess.run(
         _skemd(*command, "-o", out), capture_output=True, text=True, check=True
     )
-    assert f"Solved {120 - saved_before} chunks" in resumed.stderr
+    assert f"Solved {120 - saved} chunks" in resumed.stderr
     with np.load(tmp_path / "whole.npz") as whole, np.load(out) as again:
         np.testing.assert_array_equal(again["distance"], whole["distance"])
         assert (_csr(again) != _csr(whole)).nnz == 0
@@ -121,6 +131,7 @@ def test_bad_files_give_one_error_line_and_exit_code_2(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("skemd: error: ") and err.count("\n") == 1, err
         assert message in err
+        assert not (tmp_path / "out.npz.partial").exists()
     run = subprocess.run(
         _skemd("solve", tmp_path / "nan.npy", "-o", tmp_path / "out.npz"),
         capture_output=True,
