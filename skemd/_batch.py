@@ -11,7 +11,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ._engine import chunk_bounds, map_chunks, shares_memory
 from ._solvers import ChunkResult, choose_assignment_max_n, solve_chunk
-from ._validation import DEFAULT_MAX_ITER, check_batch, check_method
+from ._validation import check_batch, check_method, iteration_limit
 
 # How many failing problem indices a ConvergenceWarning lists.
 _SHOWN_FAILURES = 10
@@ -263,7 +263,7 @@ def solve_chunks(
     memmapped costs are released once it is solved, so a batch larger than
     memory streams through.
     """
-    max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
+    max_iter = iteration_limit(method, max_iter)
     if bounds is None:
         # Sinkhorn keeps a kernel as large as the costs while it iterates, and
         # runs a few numpy calls per iteration of a whole chunk.
@@ -359,7 +359,7 @@ def warn_unconverged(converged, max_iter, method="exact"):
     failed = np.flatnonzero(~converged)
     if failed.size == 0:
         return
-    max_iter = DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
+    max_iter = iteration_limit(method, max_iter)
     shown = ", ".join(map(str, failed[:_SHOWN_FAILURES]))
     more = ", ..." if failed.size > _SHOWN_FAILURES else ""
     warnings.warn(

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._batch import SOLVER_CONSTRAINTS
 from ._pair_cache import PairCache, sample_keys
 from ._pairs import METRICS, HistogramSpace, solve_pairs
-from ._validation import DEFAULT_MAX_ITER, check_method
+from ._validation import check_method, iteration_limit
 
 
 class PairwiseEMDTransformer(
@@ -228,9 +228,7 @@ class PairwiseEMDTransformer(
         return np.exp(-self.gamma_ * D) if self.output == "kernel" else D
 
     def _solve(self, left, right, pairs):
-        max_iter = (
-            DEFAULT_MAX_ITER[self.method] if self.max_iter is None else self.max_iter
-        )
+        max_iter = iteration_limit(self.method, self.max_iter)
         solver = dict(method=self.method, reg=self.reg, tol=self.tol, max_iter=max_iter)
         space = self.space_
         cache = PairCache(self.memory, (_space_key(space), solver), symmetric=True)

@@ -292,6 +292,18 @@ def _rescale(b, a, mass_a, mass_b, k, ragged):
 DEFAULT_MAX_ITER = {"exact": 100_000, "sinkhorn": 1000}
 
 
+def iteration_limit(method, max_iter):
+    """``max_iter``, or ``method``'s default (:data:`DEFAULT_MAX_ITER`) for None.
+
+    Examples
+    --------
+    >>> from skemd._validation import iteration_limit
+    >>> iteration_limit("sinkhorn", None), iteration_limit("exact", 50)
+    (1000, 50)
+    """
+    return DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
+
+
 def check_method(method, reg, return_plan):
     """Check that ``method``, ``reg`` and the plan format fit together.
 
