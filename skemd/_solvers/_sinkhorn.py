@@ -224,12 +224,12 @@ class _AbsorbedScaling(_PlainScaling):
 
     def __init__(self, Mr, a, b):
         self.Mr, self.a, self.b, self.K = Mr, a, b, None
-        self.log = _LogScaling(Mr, a, b)
 
     def update(self):
         if self.K is None:
-            self.log.update()
-            self.f, self.g = self.log.f, self.log.g
+            log = _LogScaling(self.Mr, self.a, self.b)
+            log.update()
+            self.f, self.g = log.f, log.g
             self.u, self.v = (self.a > 0) * 1.0, (self.b > 0) * 1.0
             self.K = _absorbed_kernel(self.Mr, self.f, self.g)
             return
