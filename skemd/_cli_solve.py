@@ -74,8 +74,11 @@ def add_parser(commands):
 def solve(args):
     """Run ``skemd solve``; return the exit code."""
     M, a, b = (_load(path, what) for path, what in _inputs(args))
-    if M.ndim != 3:
-        raise InputError(f"{args.costs}: costs must be 3-D (k, n, m); got {M.shape}")
+    if M.ndim != 3 or 0 in M.shape:
+        raise InputError(
+            f"{args.costs}: costs must be a non-empty 3-D (k, n, m) stack; got shape "
+            f"{M.shape}"
+        )
     k, n, m = M.shape
     bounds = _bounds(k, n * m, args)
     run = Checkpoint(args.output, _manifest(args, M.shape, bounds))

@@ -106,6 +106,7 @@ def test_a_checkpoint_of_another_run_is_discarded(stack, tmp_path):
 def _bad_inputs(tmp_path):
     M = np.random.default_rng(0).random((5, 3, 3))
     np.save(tmp_path / "flat.npy", M[0])
+    np.save(tmp_path / "empty.npy", M[:0])
     M[3, 1, 2] = np.nan
     np.save(tmp_path / "nan.npy", M)
     np.save(tmp_path / "ok.npy", np.ones((5, 3, 3)))
@@ -113,7 +114,8 @@ def _bad_inputs(tmp_path):
     np.save(tmp_path / "b.npy", np.full(3, 2.0))
     (tmp_path / "junk.npy").write_text("not an array")
     return {
-        "flat.npy": "costs must be 3-D (k, n, m); got (3, 3)",
+        "flat.npy": "costs must be a non-empty 3-D (k, n, m) stack; got shape (3, 3)",
+        "empty.npy": "got shape (0, 3, 3)",
         "nan.npy": "Cost matrix M[3] has a non-finite cost nan at position (1, 2)",
         "ok.npy --a a.npy --b b.npy": "different total masses (3.0 vs 6.0)",
         "junk.npy": "junk.npy: cannot read an array",
