@@ -6,6 +6,9 @@ import numpy as np
 import ot
 import pytest
 from conftest import random_weights
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
@@ -191,3 +194,30 @@ def test_grid_search_over_method_and_reg(rng):
         pot_sinkhorn(X, np.full(n, 1 / n), np.full(n, 1 / n), 0.1)[0],
         rtol=1e-6,
     )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.tuples(st.integers(1, 7), st.integers(1, 7)).flatmap(
+        lambda shape: st.tuples(
+            arrays(np.float64, (3, *shape), elements=st.floats(0, 3)),
+            arrays(np.float64, (3, shape[0]), elements=st.floats(0, 1)),
+            arrays(np.float64, (3, shape[1]), elements=st.floats(0, 1)),
+        )
+    ),
+    st.sampled_from([1e-3, 3e-3, 3e-2]),
+)
+def test_property_matches_pot_log_domain_at_small_reg(problems, reg):
+    # Small reg on costs up to 3 exercises all three update rules (plain,
+    # absorbed, log-domain fallback), zero weights included.
+    M, a, b = problems
+    a, b = (
+        a + (a.sum(axis=1, keepdims=True) == 0),
+        b + (b.sum(axis=1, keepdims=True) == 0),
+    )
+    a, b = a / a.sum(axis=1, keepdims=True), b / b.sum(axis=1, keepdims=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected, _ = pot_sinkhorn(M, a, b, reg, method="sinkhorn_log", numItermax=200)
+        res = emd_batch(M, a, b, method="sinkhorn", reg=reg, max_iter=200)
+    np.testing.assert_allclose(res.distance, expected, rtol=1e-8, atol=1e-12)
