@@ -146,11 +146,16 @@ def map_chunks(
     """
     if not bounds:
         return
+    # A chunk is already a worthwhile task: joblib must not batch chunks
+    # together, and dispatching one chunk per free worker keeps few chunks'
+    # data in flight (it is what a process or cluster backend holds in memory).
     parallel = Parallel(
         n_jobs=n_jobs,
         prefer="threads",
         verbose=verbose,
         return_as="generator" if ordered else "generator_unordered",
+        batch_size=1,
+        pre_dispatch="n_jobs",
     )
     extra = chunk_kwargs or (lambda start, stop: {})
     yield from parallel(
