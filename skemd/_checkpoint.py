@@ -30,7 +30,9 @@ class Checkpoint:
     manifest : dict
         JSON-able description of the run (inputs, options, chunks). A
         checkpoint whose manifest differs belongs to another run and is
-        discarded.
+        discarded. Saving and joining read its ``"chunks"`` (a list of
+        ``[start, stop]``), ``"plans"`` (None, "dense" or "sparse") and
+        ``"shape"`` (``[k, n, m]``).
 
     Examples
     --------
@@ -105,7 +107,7 @@ class Checkpoint:
         """Whether the chunk ``rows`` (a slice) is saved."""
         return self._chunk(rows.start, rows.stop).exists()
 
-    def finish(self, bounds, plans, shape):
+    def finish(self):
         """Join the saved chunks into ``output`` and remove the checkpoint.
 
         Returns
@@ -113,7 +115,8 @@ class Checkpoint:
         converged : ndarray of bool
             The convergence flags of all problems.
         """
-        chunks = [self._load(start, stop) for start, stop in bounds]
+        chunks = [self._load(start, stop) for start, stop in self.manifest["chunks"]]
+        plans = self.manifest.get("plans")
         result = {
             "distance": np.concatenate([c["distance"] for c in chunks]),
             "converged": np.concatenate([c["converged"] for c in chunks]),
@@ -122,7 +125,8 @@ class Checkpoint:
         if plans == "dense":
             result["plan"] = np.concatenate([c["plan"] for c in chunks])
         elif plans == "sparse":
-            joined = sparse.vstack([_csr(c, shape) for c in chunks], format="csr")
+            _, n, m = self.manifest["shape"]
+            joined = sparse.vstack([_csr(c, n * m) for c in chunks], format="csr")
             result |= {
                 "plan_data": joined.data,
                 "plan_indices": joined.indices,
@@ -150,10 +154,10 @@ class Checkpoint:
             return dict(saved)
 
 
-def _csr(chunk, shape):
+def _csr(chunk, width):
     rows = len(chunk["indptr"]) - 1
     return sparse.csr_array(
-        (chunk["data"], chunk["indices"], chunk["indptr"]), shape=(rows, shape)
+        (chunk["data"], chunk["indices"], chunk["indptr"]), shape=(rows, width)
     )
 
 

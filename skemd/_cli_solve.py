@@ -87,7 +87,7 @@ def solve(args):
         return 0
     with _backend(args):
         chunks = _solve_pending(M, a, b, args, bounds, run)
-    converged = run.finish(bounds, args.plans, n * m)
+    converged = run.finish()
     failed = int((~converged).sum())
     if failed:
         print(f"{failed} of {k} problems did not converge.", file=sys.stderr)
