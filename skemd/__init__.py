@@ -1,10 +1,10 @@
 """skemd: batched exact optimal transport (Earth Mover's Distance) for scikit-learn."""
 
 from ._batch import EMDResult, emd_batch
-from ._kernel import DistanceKernel
-from ._pairwise import PairwiseEMDTransformer
+from ._distance_kernel import DistanceKernel
+from ._pairwise_transformer import PairwiseEMDTransformer
 from ._stream import iter_emd_batch
-from ._transformer import BatchEMDTransformer
+from ._batch_transformer import BatchEMDTransformer
 
 __version__ = "0.1.0.dev0"
 __all__ = [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._pages import release_pages
+from ._memmap import release_pages
 
 #: Relative tolerance on ``|sum(a) - sum(b)| / max(sum(a), sum(b))``. Within
 #: it, ``b`` is rescaled to the mass of ``a`` exactly as ``ot.emd`` does.

@@ -11,7 +11,7 @@ import pytest
 from sklearn.exceptions import ConvergenceWarning
 
 from skemd import emd_batch, iter_emd_batch
-from skemd._pages import release_pages
+from skemd._memmap import release_pages
 
 
 @pytest.mark.parametrize("return_plan", [False, "dense", "sparse"])

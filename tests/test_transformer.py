@@ -86,9 +86,9 @@ def test_stateless_transform_without_fit(data):
 
 
 def test_fit_validates_but_does_not_solve(data, monkeypatch):
-    import skemd._transformer
+    import skemd._batch_transformer
 
-    monkeypatch.setattr(skemd._transformer, "solve_batch", None)  # would crash
+    monkeypatch.setattr(skemd._batch_transformer, "solve_batch", None)  # would crash
     X, _ = data
     est = BatchEMDTransformer().fit(X)
     assert est.cost_shape_ == (6, 5)

@@ -30,7 +30,7 @@ def release_pages(array):
     Examples
     --------
     >>> import numpy as np, tempfile, os
-    >>> from skemd._pages import release_pages
+    >>> from skemd._memmap import release_pages
     >>> path = os.path.join(tempfile.mkdtemp(), "M.npy")
     >>> np.save(path, np.ones((4, 3, 3)))
     >>> M = np.load(path, mmap_mode="r")

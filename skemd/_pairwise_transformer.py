@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._batch import SOLVER_CONSTRAINTS
 from ._pair_cache import PairCache, sample_keys
-from ._pairs import METRICS, HistogramSpace, solve_pairs
+from ._ground import METRICS, HistogramSpace, solve_pairs
 from ._validation import check_method, iteration_limit
 
 

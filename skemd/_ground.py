@@ -37,7 +37,7 @@ def ground_distance(x, y, metric):
     Examples
     --------
     >>> import numpy as np
-    >>> from skemd._pairs import ground_distance
+    >>> from skemd._ground import ground_distance
     >>> ground_distance(np.array([[0.0], [1.0]]), np.array([[3.0]]), "sqeuclidean")
     array([[9.],
            [4.]])
