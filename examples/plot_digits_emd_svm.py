@@ -66,12 +66,12 @@ rbf_accuracy = np.mean(rbf_predicted == y_test)
 # %%
 # Accuracy and time of both searches, and where the EMD-kernel SVM errs.
 print(f"{len(X_train)} training and {len(X_test)} test images, 5-fold grid search")
-print(f"{'model':16s} {'test accuracy':>13s} {'search time':>12s}  best parameters")
 for name, search, accuracy, seconds in [
     ("EMD-kernel SVM", emd_search, emd_accuracy, emd_seconds),
     ("RBF-kernel SVM", rbf_search, rbf_accuracy, rbf_seconds),
 ]:
-    print(f"{name:16s} {accuracy:13.3f} {seconds:10.1f} s  {search.best_params_}")
+    print(f"{name}: test accuracy {accuracy:.3f}, search {seconds:.1f} s")
+    print(f"  best parameters: {search.best_params_}")
 
 fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), layout="constrained")
 for ax, name, predicted, accuracy in [

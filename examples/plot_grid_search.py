@@ -71,7 +71,7 @@ for method, reg in [
     ]
     labels.append("exact" if reg is None else f"sinkhorn\nreg={reg}")
     scores.append(results["mean_test_score"][mask].max())
-    print(f"{labels[-1].replace(chr(10), ' '):22s} {scores[-1]:.3f}")
+    print(f"{labels[-1].replace(chr(10), ' ')}: mean CV accuracy {scores[-1]:.3f}")
 
 fig, ax = plt.subplots(figsize=(6, 3.5), layout="constrained")
 ax.bar(labels, scores, color=["tab:blue"] + ["tab:orange"] * 3)

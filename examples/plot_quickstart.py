@@ -5,13 +5,13 @@ Quickstart: a batch of EMDs and their plans
 ``emd_batch`` solves k optimal transport problems given as a stack of cost
 matrices, and returns the k Earth Mover's Distances and, if asked, the optimal
 plans. ``BatchEMDTransformer`` is the same computation as a scikit-learn
-transformer. We start from the seed's case of POT issue #598 (k=1000 random
-problems of 100x100) and check every value against POT's own loop.
+transformer. We start from the case of POT issue #598 (k=1000 random problems
+of 100x100) and check every value against POT's own loop.
 """
 
 # %%
-# The seed's case
-# ---------------
+# POT issue #598's case
+# ---------------------
 import time
 
 import matplotlib.pyplot as plt
@@ -34,7 +34,8 @@ res = emd_batch(M, n_jobs=-1)
 batch_seconds = time.perf_counter() - start
 
 print(f"loop of ot.emd2: {loop_seconds:.2f} s, emd_batch: {batch_seconds:.2f} s")
-print("every value equals POT's:", np.allclose(res.distance, loop, rtol=1e-9, atol=0))
+difference = np.max(np.abs(res.distance - loop) / loop)
+print(f"largest relative difference from POT: {difference:.1e}")
 
 # %%
 # Plans drawn as images
@@ -72,8 +73,10 @@ plt.show()
 # %%
 # As a scikit-learn transformer
 # -----------------------------
-# Each sample is one cost matrix; the feature is its EMD. ``set_output``
-# works, since the transformer names its features.
+# Each sample is one cost matrix; the feature is its EMD, the same value as
+# POT's. ``set_output`` works, since the transformer names its features.
 emd = BatchEMDTransformer(n_jobs=-1).set_output(transform="default")
 features = emd.fit_transform(M[:5])
 print(emd.get_feature_names_out(), features.ravel().round(4))
+difference = np.max(np.abs(features.ravel() - loop[:5]) / loop[:5])
+print(f"largest relative difference from POT: {difference:.1e}")

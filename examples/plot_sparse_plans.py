@@ -35,14 +35,24 @@ for n in sizes:
     sparse = res.plan
     same = np.array_equal(sparse.toarray().reshape(k, n, n), dense)
     nbytes = sparse.data.nbytes + sparse.indices.nbytes + sparse.indptr.nbytes
-    rows.append((n, dense.nbytes, nbytes, peaks["dense"], peaks["sparse"], same))
+    nonzeros = np.diff(sparse.indptr).max()  # of the fullest plan
+    rows.append(
+        (n, dense.nbytes, nbytes, peaks["dense"], peaks["sparse"], nonzeros, same)
+    )
     del dense, sparse, res
 
-print(" n   dense plans   sparse plans   ratio   peak dense   peak sparse   same")
-for n, d, s, pd, ps, same in rows:
+# %%
+# Per size: the bytes of the k plans in each form and their ratio, the peak
+# memory of each call, the most nonzeros in one plan (at most n + m - 1) and
+# whether both forms hold the same plans.
+print(
+    "  n  dense plans  sparse plans   ratio  peak dense  peak sparse"
+    "  nonzeros  n+m-1  same"
+)
+for n, d, s, pd, ps, nonzeros, same in rows:
     print(
-        f"{n:3d} {d / 1e6:10.1f} MB {s / 1e6:11.2f} MB {s / d:7.1%} "
-        f"{pd / 1e6:9.1f} MB {ps / 1e6:10.1f} MB   {same}"
+        f"{n:3d} {d / 1e6:9.1f} MB {s / 1e6:10.2f} MB {s / d:7.2%} "
+        f"{pd / 1e6:8.1f} MB {ps / 1e6:9.1f} MB {nonzeros:9d} {2 * n - 1:6d}  {same}"
     )
 
 # %%

@@ -1,10 +1,11 @@
 """skemd: batched exact optimal transport (Earth Mover's Distance) for scikit-learn."""
 
-from ._batch import EMDResult, emd_batch
+from ._batch import emd_batch
+from ._batch_transformer import BatchEMDTransformer
 from ._distance_kernel import DistanceKernel
+from ._driver import EMDResult
 from ._pairwise_transformer import PairwiseEMDTransformer
 from ._stream import iter_emd_batch
-from ._batch_transformer import BatchEMDTransformer
 
 __version__ = "0.1.0.dev0"
 __all__ = [

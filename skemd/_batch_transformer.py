@@ -5,10 +5,12 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._batch import SOLVER_CONSTRAINTS, solve_batch
-from ._validation import check_batch, check_method
+from ._driver import solve_batch
+from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
+from ._validation import check_batch
 
 
+@document_solver_parameters
 class BatchEMDTransformer(TransformerMixin, BaseEstimator):
     """Turn each sample's cost matrix into its exact EMD value or plan.
 
@@ -32,17 +34,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         With ``output="plan"``, return a :class:`scipy.sparse.csr_array` of
         shape (k, n * m) instead of a dense array; a plan has at most
         n + m - 1 nonzeros. Ignored for ``output="distance"``.
-    method : {"exact", "sinkhorn"}, default="exact"
-        "exact" gives the exact EMD and plans; "sinkhorn" the entropic ones,
-        as :func:`emd_batch` computes them.
-    reg : float, default=None
-        Entropic regularisation, > 0, for "sinkhorn"; ignored by "exact", so
-        a grid search can vary ``method`` and ``reg`` together.
-    tol : float, default=1e-9
-        Marginal tolerance of "sinkhorn".
-    max_iter : int, default=None
-        Iteration limit per problem; None means 100_000 simplex pivots for
-        "exact" and 1000 Sinkhorn iterations for "sinkhorn".
+    %(solver_parameters)s
     n_jobs : int, default=None
         Number of parallel jobs. ``None`` means 1 unless in a
         :func:`joblib.parallel_config` context; -1 means all processors.
@@ -101,8 +93,9 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         sparse_output=False,
         method="exact",
         reg=None,
-        tol=1e-9,
+        tol=None,
         max_iter=None,
+        method_params=None,
         n_jobs=None,
         batch_size="auto",
         verbose=0,
@@ -115,6 +108,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         self.reg = reg
         self.tol = tol
         self.max_iter = max_iter
+        self.method_params = method_params
         self.n_jobs = n_jobs
         self.batch_size = batch_size
         self.verbose = verbose
@@ -162,7 +156,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         features : ndarray of shape (k, 1) or (k, n * m), or csr_array
             The distances or the flattened plans, as ``transform``.
         """
-        return self._solve(self._fit(X, a, b))
+        return self._solve(*self._fit(X, a, b))
 
     def transform(self, X, a=None, b=None):
         """Return the EMD value or the flattened optimal plan of every sample.
@@ -182,15 +176,23 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
             The distances (``output="distance"``) or the plans
             (``output="plan"``), sparse with ``sparse_output=True``.
         """
-        check_method(self.method, self.reg, self._plan_format())
-        X = self._validate_costs(X, reset=False)
-        return self._solve(check_batch(X, *self._marginals(a, b), name="X"))
+        self._validate_params()
+        return self._solve(*self._problems(X, a, b, reset=False))
 
     def _fit(self, X, a, b):
-        check_method(self.method, self.reg, self._plan_format())
-        X = self._validate_costs(X, reset=True)
-        self.cost_shape_ = X.shape[1:]
-        return check_batch(X, *self._marginals(a, b), name="X")
+        options, batch = self._problems(X, a, b, reset=True)
+        self.cost_shape_ = batch.costs.shape[1:]
+        return options, batch
+
+    def _problems(self, X, a, b, reset):
+        """Validate the options and the problems; return both."""
+        options = SolverOptions.from_params(
+            self.get_params(deep=False), return_plan=self._plan_format()
+        )
+        X = self._validate_costs(X, reset=reset)
+        equal_mass = options.spec.needs_equal_mass
+        batch = check_batch(X, *self._marginals(a, b), equal_mass=equal_mass, name="X")
+        return options, batch
 
     def _validate_costs(self, X, reset):
         # Finiteness is checked by check_batch, which names the bad sample.
@@ -234,18 +236,8 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
             for _, shared, per_sample in pairs
         ]
 
-    def _solve(self, batch):
-        result = solve_batch(
-            batch,
-            return_plan=self._plan_format(),
-            method=self.method,
-            reg=self.reg,
-            tol=self.tol,
-            max_iter=self.max_iter,
-            n_jobs=self.n_jobs,
-            batch_size=self.batch_size,
-            verbose=self.verbose,
-        )
+    def _solve(self, options, batch):
+        result = solve_batch(batch, options)
         if self.output == "distance":
             return result.distance[:, None]
         if self.sparse_output:

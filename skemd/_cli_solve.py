@@ -1,5 +1,7 @@
 """``skemd solve``: a resumable batch solve from files to an ``.npz``."""
 
+import argparse
+import ast
 import contextlib
 import math
 import os
@@ -14,7 +16,9 @@ from sklearn.exceptions import ConvergenceWarning
 
 from ._checkpoint import Checkpoint
 from ._engine import chunk_bounds
+from ._options import SolverOptions
 from ._progress import ProgressBar
+from ._solvers import DEFAULT_METHOD, METHODS
 from ._stream import iter_emd_batch
 
 # At least this many chunks, so that progress and checkpoints are fine-grained.
@@ -46,9 +50,23 @@ def add_parser(commands):
     p.add_argument(
         "--plans", choices=["sparse", "dense"], help="also save the transport plans"
     )
-    p.add_argument("--method", choices=["exact", "sinkhorn"], default="exact")
-    p.add_argument("--reg", type=float, help="entropic regularisation (sinkhorn)")
+    p.add_argument(
+        "--method",
+        choices=list(METHODS),
+        default=DEFAULT_METHOD,
+        help="; ".join(f"{name}: {spec.summary}" for name, spec in METHODS.items()),
+    )
+    p.add_argument("--reg", type=float, help="entropic regularisation")
+    p.add_argument("--tol", type=float, help="stopping tolerance")
     p.add_argument("--max-iter", type=int, help="iteration limit per problem")
+    p.add_argument(
+        "--param",
+        action="append",
+        type=_method_param,
+        default=[],
+        metavar="NAME=VALUE",
+        help="one of the method's own parameters (method_params), repeatable",
+    )
     p.add_argument(
         "--n-jobs", type=int, default=-1, help="parallel workers (-1: all; default)"
     )
@@ -81,7 +99,11 @@ def solve(args):
         )
     k, n, m = M.shape
     bounds = _bounds(k, n * m, args)
-    run = Checkpoint(args.output, _manifest(args, M.shape, bounds))
+    try:
+        options = SolverOptions.build(**_solver_args(args))
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    run = Checkpoint(args.output, _manifest(args, M.shape, bounds, options))
     if run.completed():
         print(f"{args.output} already holds this run's results.", file=sys.stderr)
         return 0
@@ -104,10 +126,7 @@ def _solve_pending(M, a, b, args, bounds, run):
             M,
             a,
             b,
-            return_plan=args.plans or False,
-            method=args.method,
-            reg=args.reg,
-            max_iter=args.max_iter,
+            **_solver_args(args),
             n_jobs=args.n_jobs,
             chunks=pending,
             ordered=False,
@@ -165,15 +184,34 @@ def _bounds(k, cells, args):
     return chunk_bounds(k, batch_size=max(1, size))
 
 
-def _manifest(args, shape, bounds):
+def _method_param(text):
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return name, value
+
+
+def _solver_args(args):
     return {
-        "format": 1,
-        "inputs": {name: _identity(path) for path, name in _inputs(args)},
-        "shape": list(shape),
-        "plans": args.plans,
         "method": args.method,
         "reg": args.reg,
+        "tol": args.tol,
         "max_iter": args.max_iter,
+        "method_params": dict(args.param),
+        "return_plan": args.plans or False,
+    }
+
+
+def _manifest(args, shape, bounds, options):
+    return {
+        "format": 2,
+        "inputs": {name: _identity(path) for path, name in _inputs(args)},
+        "shape": list(shape),
+        "plans": options.plan,
+        "solver": options.identity,
         "chunks": [list(chunk) for chunk in bounds],
     }
 

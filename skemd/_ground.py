@@ -1,17 +1,15 @@
-"""EMD between pairs of samples: histograms over a ground space, or clouds.
+"""Ground spaces of pairwise EMD: the problems of pairs of samples.
 
-Pairs are solved in chunks through the same engine and kernels as
-:func:`skemd.emd_batch`; each chunk builds its own cost matrices, so the
-costs of all pairs never exist at once.
+A sample is a histogram over the bins of a :class:`HistogramSpace`, or a point
+cloud under a ground metric. This module builds the transport problems of
+given pairs (each chunk builds its own, so the costs of all pairs never exist
+at once) and the closed form of histograms on a line.
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from ._batch import warn_unconverged
-from ._engine import chunk_bounds, map_chunks
-from ._solvers import choose_assignment_max_n, solve_chunk
 from ._validation import ProblemBatch
 
 METRICS = ("sqeuclidean", "euclidean", "cityblock")
@@ -70,64 +68,27 @@ class HistogramSpace:
         return cls(cost, support[:, 0] if on_line else None)
 
 
-def solve_pairs(left, right, pairs, space, *, n_jobs, batch_size, verbose, **solver):
-    """EMD between ``left[i]`` and ``right[j]`` for each row ``(i, j)`` of pairs.
+def pair_problems(left, right, pairs, space):
+    """The problems of the pairs ``(left[i], right[j])``, as a ProblemBatch.
 
     Parameters
     ----------
     left, right : ndarray of shape (n, n_bins) or (n, n_points, d)
-        Normalised histograms (with ``space``) or point clouds (``space`` is
-        a metric name).
+        Normalised histograms or point clouds.
     pairs : ndarray of shape (n_pairs, 2)
         Indices into ``left`` and ``right``.
     space : HistogramSpace or str
         The histograms' ground space, or the clouds' metric.
-    n_jobs, batch_size, verbose
-        As in :func:`skemd.emd_batch`.
-    **solver : dict
-        ``method``, ``reg``, ``tol`` and ``max_iter`` of :func:`solve_chunk`.
 
     Returns
     -------
-    distance : ndarray of shape (n_pairs,)
-        The EMD of each pair.
+    problems : ProblemBatch
+        For clouds, a dense batch of uniform problems; for histograms, a
+        ragged batch restricted to the bins where either sample has mass.
     """
-    line = getattr(space, "line", None)
-    if line is not None and solver["method"] == "exact":
-        return _line_emd(left, right, pairs, line)
-    distance = np.empty(len(pairs))
-    converged = np.ones(len(pairs), dtype=bool)
-    if not isinstance(space, HistogramSpace) and len(pairs):
-        first = ProblemBatch(_cloud_costs(left, right, pairs[:1], space))
-        solver["assignment_max_n"] = choose_assignment_max_n(first)
-    cells = (left.shape[1] * right.shape[1]) if left.ndim == 3 else left.shape[1] ** 2
-    bounds = chunk_bounds(
-        len(pairs), n_jobs=n_jobs, batch_size=batch_size, cells_per_problem=cells
-    )
-    chunks = map_chunks(
-        _solve_pair_chunk,
-        pairs,
-        bounds,
-        n_jobs=n_jobs,
-        verbose=verbose,
-        left=left,
-        right=right,
-        space=space,
-        **solver,
-    )
-    for (start, stop), result in chunks:
-        distance[start:stop] = result.distance
-        converged[start:stop] = result.converged
-    warn_unconverged(converged, solver["max_iter"], solver["method"])
-    return distance
-
-
-def _solve_pair_chunk(pairs, *, left, right, space, **solver):
     if isinstance(space, HistogramSpace):
-        batch = _histogram_problems(left, right, pairs, space.cost)
-    else:
-        batch = ProblemBatch(_cloud_costs(left, right, pairs, space))
-    return solve_chunk(batch, **solver)
+        return _histogram_problems(left, right, pairs, space.cost)
+    return ProblemBatch(_cloud_costs(left, right, pairs, space))
 
 
 def _cloud_costs(left, right, pairs, metric):
@@ -145,7 +106,7 @@ def _histogram_problems(left, right, pairs, cost):
     return ProblemBatch(costs, a, b)
 
 
-def _line_emd(left, right, pairs, positions, block=4096):
+def line_emd(left, right, pairs, positions, block=4096):
     """Closed-form EMD on a line: the L1 distance between the CDFs.
 
     With bins at sorted positions ``x``, ``EMD(h, g) = sum_k |H_k - G_k|

@@ -12,12 +12,13 @@ from sklearn.base import (
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._batch import SOLVER_CONSTRAINTS
+from ._driver import solve_pairs
+from ._ground import METRICS, HistogramSpace
+from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
 from ._pair_cache import PairCache, sample_keys
-from ._ground import METRICS, HistogramSpace, solve_pairs
-from ._validation import check_method, iteration_limit
 
 
+@document_solver_parameters
 class PairwiseEMDTransformer(
     ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -53,14 +54,7 @@ class PairwiseEMDTransformer(
     gamma : float or "auto", default="auto"
         Kernel bandwidth. "auto" is ``1 / median`` of the off-diagonal
         training distances (1 when that median is 0), fixed at fit time.
-    method : {"exact", "sinkhorn"}, default="exact"
-        The solver, as in :func:`emd_batch`.
-    reg : float, default=None
-        Entropic regularisation for "sinkhorn".
-    tol : float, default=1e-9
-        Marginal tolerance of "sinkhorn".
-    max_iter : int, default=None
-        Iteration limit per problem; None is the method's default.
+    %(solver_parameters)s
     memory : str, joblib.Memory or None, default=None
         Where to keep solved pairs across fits, keyed by the samples' content:
         a grid search then solves each distinct pair once.
@@ -119,8 +113,9 @@ class PairwiseEMDTransformer(
         gamma="auto",
         method="exact",
         reg=None,
-        tol=1e-9,
+        tol=None,
         max_iter=None,
+        method_params=None,
         memory=None,
         n_jobs=None,
         batch_size="auto",
@@ -135,6 +130,7 @@ class PairwiseEMDTransformer(
         self.reg = reg
         self.tol = tol
         self.max_iter = max_iter
+        self.method_params = method_params
         self.memory = memory
         self.n_jobs = n_jobs
         self.batch_size = batch_size
@@ -196,6 +192,7 @@ class PairwiseEMDTransformer(
         D : ndarray of shape (n_new, n_fit)
             Distances or kernel values.
         """
+        self._validate_params()
         check_is_fitted(self)
         X = self._validate_samples(X, reset=False)
         rows, cols = np.indices((len(X), len(self.X_fit_))).reshape(2, -1)
@@ -203,7 +200,7 @@ class PairwiseEMDTransformer(
         return self._output(D.reshape(len(X), len(self.X_fit_)))
 
     def _fit(self, X):
-        check_method(self.method, self.reg, False)
+        self._options()  # fails early on options that do not fit together
         X = self._validate_samples(X, reset=True)
         self.space_ = self._ground_space(X) if X.ndim == 2 else self.metric
         self.X_fit_ = X
@@ -227,33 +224,24 @@ class PairwiseEMDTransformer(
     def _output(self, D):
         return np.exp(-self.gamma_ * D) if self.output == "kernel" else D
 
+    def _options(self):
+        return SolverOptions.from_params(self.get_params(deep=False))
+
     def _solve(self, left, right, pairs):
-        max_iter = iteration_limit(self.method, self.max_iter)
-        solver = dict(method=self.method, reg=self.reg, tol=self.tol, max_iter=max_iter)
+        options = self._options()
         space = self.space_
-        cache = PairCache(self.memory, (_space_key(space), solver), symmetric=True)
+        config = (_space_key(space), options.identity)
+        cache = PairCache(self.memory, config, symmetric=True)
         if cache.directory is None:
-            return self._solve_pairs(left, right, pairs, solver)
+            return solve_pairs(left, right, pairs, space, options)
         left_keys = sample_keys(left)
         right_keys = left_keys if right is left else sample_keys(right)
         keys = cache.pair_keys(left_keys[pairs[:, 0]], right_keys[pairs[:, 1]])
         distance = cache.lookup(keys)
         missing = np.flatnonzero(np.isnan(distance))
-        distance[missing] = self._solve_pairs(left, right, pairs[missing], solver)
+        distance[missing] = solve_pairs(left, right, pairs[missing], space, options)
         cache.store(keys[missing], distance[missing])
         return distance
-
-    def _solve_pairs(self, left, right, pairs, solver):
-        return solve_pairs(
-            left,
-            right,
-            pairs,
-            self.space_,
-            n_jobs=self.n_jobs,
-            batch_size=self.batch_size,
-            verbose=self.verbose,
-            **solver,
-        )
 
     def _validate_samples(self, X, reset):
         X = validate_data(self, X, reset=reset, allow_nd=True, dtype=np.float64)

@@ -1,20 +1,10 @@
 """Streaming: solve a batch chunk by chunk and hand each chunk over as it is done."""
 
-import functools
-
-import numpy as np
 from sklearn.utils._param_validation import validate_params
 
-from ._batch import (
-    BATCH_CONSTRAINTS,
-    EMDResult,
-    join_plans,
-    plan_mode,
-    solve_chunks,
-    warn_unconverged,
-)
-from ._solvers import solve_chunk
-from ._validation import check_batch, check_method
+from ._driver import iter_results
+from ._options import BATCH_CONSTRAINTS, SolverOptions, document_solver_parameters
+from ._validation import check_batch
 
 
 @validate_params(
@@ -26,6 +16,7 @@ from ._validation import check_batch, check_method
     },
     prefer_skip_nested_validation=True,
 )
+@document_solver_parameters
 def iter_emd_batch(
     M,
     a=None,
@@ -34,8 +25,9 @@ def iter_emd_batch(
     return_plan=False,
     method="exact",
     reg=None,
-    tol=1e-9,
+    tol=None,
     max_iter=None,
+    method_params=None,
     n_jobs=None,
     batch_size="auto",
     verbose=0,
@@ -63,14 +55,7 @@ def iter_emd_batch(
     return_plan : bool, "dense" or "sparse", default=False
         Plans per chunk: an ndarray of shape (c, n, m), or a
         :class:`scipy.sparse.csr_array` of shape (c, n * m) for "sparse".
-    method : {"exact", "sinkhorn"}, default="exact"
-        As in :func:`emd_batch`.
-    reg : float, default=None
-        As in :func:`emd_batch`.
-    tol : float, default=1e-9
-        As in :func:`emd_batch`.
-    max_iter : int, default=None
-        As in :func:`emd_batch`.
+    %(solver_parameters)s
     n_jobs : int, default=None
         Number of parallel jobs, as in :func:`emd_batch`.
     batch_size : int or "auto", default="auto"
@@ -96,7 +81,8 @@ def iter_emd_batch(
     chunks : generator of tuple of (slice, EMDResult)
         For each chunk, the slice of problems it covers and its results.
         After the last chunk, one :class:`~sklearn.exceptions.ConvergenceWarning`
-        is emitted if any problem reached ``max_iter``.
+        is emitted if any problem reached ``max_iter`` or has a non-finite
+        cost.
 
     Raises
     ------
@@ -123,46 +109,13 @@ def iter_emd_batch(
     >>> bool(np.array_equal(distance, emd_batch(M).distance))
     True
     """
-    check_method(method, reg, return_plan)
-    batch = check_batch(M, a, b)
+    options = SolverOptions.from_params(locals())
+    batch = check_batch(M, a, b, equal_mass=options.spec.needs_equal_mass)
     if chunks is not None:
         chunks = _check_chunks(chunks, len(batch))
-    return _generate(
-        batch,
-        plan_mode(return_plan),
-        method=method,
-        reg=reg,
-        tol=tol,
-        max_iter=max_iter,
-        n_jobs=n_jobs,
-        batch_size=batch_size,
-        verbose=verbose,
-        bounds=chunks,
-        ordered=ordered,
-        on_chunk=on_chunk,
+    return iter_results(
+        batch, options, bounds=chunks, ordered=ordered, on_chunk=on_chunk
     )
-
-
-def _generate(batch, mode, on_chunk, **solver):
-    failed = []
-    task = functools.partial(_solve_part, on_chunk=on_chunk)
-    for (start, stop), result in solve_chunks(batch, mode=mode, task=task, **solver):
-        failed.append(~result.converged)
-        yield slice(start, stop), result
-    if failed:
-        warn_unconverged(~np.concatenate(failed), solver["max_iter"], solver["method"])
-
-
-def _solve_part(part, *, rows, on_chunk, **solver):
-    """Solve one chunk, in the worker, and hand it to ``on_chunk`` there."""
-    chunk = solve_chunk(part, **solver)
-    plan = chunk.plan
-    if solver["plan"] == "sparse" and not part.ragged:
-        plan = join_plans([plan], "sparse", part)
-    result = EMDResult(chunk.distance, chunk.converged, plan)
-    if on_chunk is not None:
-        on_chunk(rows, result)
-    return result
 
 
 def _check_chunks(chunks, k):

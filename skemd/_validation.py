@@ -62,10 +62,22 @@ class ProblemBatch:
         parts = [*parts, self.a, self.b]
         return sys.getsizeof(object()) + sum(_nbytes(part) for part in parts)
 
+    def marginal_rows(self):
+        """Return the marginals of a dense batch as (k, n) and (k, m) rows.
+
+        Shared marginals are broadcast views; None is uniform with mass 1.
+        """
+        k, n, m = self.costs.shape
+        return _as_rows(self.a, k, n), _as_rows(self.b, k, m)
+
     def release(self):
         """Drop the resident pages of memmapped costs once they are solved."""
         if not self.ragged:
             release_pages(self.costs)
+
+
+def _as_rows(w, k, size):
+    return np.broadcast_to(np.full(size, 1.0 / size) if w is None else w, (k, size))
 
 
 def _nbytes(part):
@@ -79,7 +91,7 @@ def _rows(w, index):
     return w if shared else w[index]
 
 
-def check_batch(M, a=None, b=None, *, name="M"):
+def check_batch(M, a=None, b=None, *, equal_mass=True, name="M"):
     """Validate costs and marginals and return a :class:`ProblemBatch`.
 
     Parameters
@@ -89,6 +101,9 @@ def check_batch(M, a=None, b=None, *, name="M"):
         batch.
     a, b : array-like of shape (n,) or (k, n), sequence of array-like, default=None
         Source and target weights; ``None`` means uniform.
+    equal_mass : bool, default=True
+        Whether the masses of ``a`` and ``b`` must agree (the method's
+        ``needs_equal_mass``); ``b`` is then rescaled to the mass of ``a``.
     name : str, default="M"
         How error messages call the costs.
 
@@ -101,9 +116,9 @@ def check_batch(M, a=None, b=None, *, name="M"):
     ------
     ValueError
         If a cost is not finite, a weight is negative or not finite, a weight
-        vector sums to 0, the masses of ``a`` and ``b`` differ by more than
-        :data:`MASS_RTOL`, or the shapes do not match. The message names the
-        problem index.
+        vector sums to 0 or overflows, the masses of ``a`` and ``b`` differ by
+        more than :data:`MASS_RTOL` (with ``equal_mass``), or the shapes do
+        not match. The message names the problem index.
 
     Examples
     --------
@@ -123,7 +138,9 @@ def check_batch(M, a=None, b=None, *, name="M"):
     k = len(shapes)
     a = _check_weights(a, "a", shapes[:, 0], ragged)
     b = _check_weights(b, "b", shapes[:, 1], ragged)
-    mass_a, mass_b = _masses(a, k), _masses(b, k)
+    mass_a, mass_b = _masses(a, k, "a"), _masses(b, k, "b")
+    if not equal_mass:
+        return ProblemBatch(costs, a, b)
     _check_equal_mass(mass_a, mass_b)
     return ProblemBatch(costs, a, _rescale(b, a, mass_a, mass_b, k, ragged))
 
@@ -243,7 +260,9 @@ def _check_weight_vector(w, name, size):
         raise ValueError(
             f"{name} has a negative or non-finite weight {w[j]} at position {j}."
         )
-    if size and w.sum() == 0:
+    with np.errstate(over="ignore"):  # an overflow is reported with the masses
+        empty = size and w.sum() == 0
+    if empty:
         raise ValueError(f"{name} sums to 0: a marginal needs positive mass.")
     return w
 
@@ -257,12 +276,22 @@ def _check_positive_mass(masses, name):
         )
 
 
-def _masses(w, k):
-    if isinstance(w, list):
-        return np.array([wi.sum() for wi in w], dtype=np.float64)
+def _masses(w, k, name):
     if w is None:
         return np.ones(k)
-    return np.full(k, w.sum()) if w.ndim == 1 else w.sum(axis=1)
+    with np.errstate(over="ignore"):  # an overflow is reported below
+        if isinstance(w, list):
+            masses = np.array([wi.sum() for wi in w], dtype=np.float64)
+        else:
+            masses = np.full(k, w.sum()) if w.ndim == 1 else w.sum(axis=1)
+    overflow = np.flatnonzero(~np.isfinite(masses))
+    if overflow.size:
+        i = overflow[0]
+        raise ValueError(
+            f"{name} of problem {i} sums to {masses[i]}: the total mass overflows "
+            "float64; rescale the weights."
+        )
+    return masses
 
 
 def _check_equal_mass(mass_a, mass_b):
@@ -285,59 +314,3 @@ def _rescale(b, a, mass_a, mass_b, k, ragged):
     if a.ndim == 1 and b.ndim == 1:
         return b * mass_a[0] / mass_b[0]
     return np.broadcast_to(b, (k, b.shape[-1])) * mass_a[:, None] / mass_b[:, None]
-
-
-#: ``max_iter=None`` means: network simplex pivots for "exact", Sinkhorn
-#: iterations for "sinkhorn" (POT's defaults).
-DEFAULT_MAX_ITER = {"exact": 100_000, "sinkhorn": 1000}
-
-
-def iteration_limit(method, max_iter):
-    """``max_iter``, or ``method``'s default (:data:`DEFAULT_MAX_ITER`) for None.
-
-    Examples
-    --------
-    >>> from skemd._validation import iteration_limit
-    >>> iteration_limit("sinkhorn", None), iteration_limit("exact", 50)
-    (1000, 50)
-    """
-    return DEFAULT_MAX_ITER[method] if max_iter is None else max_iter
-
-
-def check_method(method, reg, return_plan):
-    """Check that ``method``, ``reg`` and the plan format fit together.
-
-    Parameters
-    ----------
-    method : {"exact", "sinkhorn"}
-        The solver.
-    reg : float or None
-        The entropic regularisation; needed, > 0, by "sinkhorn", ignored by
-        "exact" (so that a grid search can vary both).
-    return_plan : bool or {"dense", "sparse"}
-        The plans asked for; sparse plans are for "exact" only.
-
-    Raises
-    ------
-    ValueError
-        If the combination is not supported.
-
-    Examples
-    --------
-    >>> from skemd._validation import check_method
-    >>> check_method("sinkhorn", 0.1, True)
-    >>> check_method("sinkhorn", None, False)
-    Traceback (most recent call last):
-    ...
-    ValueError: method='sinkhorn' needs a regularisation reg > 0; got reg=None.
-    """
-    if method != "sinkhorn":
-        return
-    if reg is None or not reg > 0:
-        raise ValueError(
-            f"method='sinkhorn' needs a regularisation reg > 0; got reg={reg!r}."
-        )
-    if return_plan == "sparse":
-        raise ValueError(
-            "Sparse plans are for method='exact': entropic plans are dense."
-        )

@@ -48,16 +48,16 @@ def test_threading_backend_passes_views_not_copies(rng):
 
 
 def test_one_task_per_chunk(rng, monkeypatch):
-    import skemd._batch
+    import skemd._driver
 
     sizes = []
-    solve = skemd._batch.solve_chunk
+    solve = skemd._driver.solve_chunk
 
     def spy(chunk, **kwargs):
         sizes.append(len(chunk))
         return solve(chunk, **kwargs)
 
-    monkeypatch.setattr(skemd._batch, "solve_chunk", spy)
+    monkeypatch.setattr(skemd._driver, "solve_chunk", spy)
     emd_batch(rng.random((1000, 4, 4)), n_jobs=2)
     assert sorted(sizes) == [125] * 8
 

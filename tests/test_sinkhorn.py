@@ -156,7 +156,7 @@ def test_non_convergence_is_flagged(rng):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"method": "sinkhorn"}, "needs a regularisation reg > 0; got reg=None"),
+        ({"method": "sinkhorn"}, r"needs reg \(the entropic regularisation, > 0\)"),
         ({"method": "sinkhorn", "reg": 0.0}, "reg"),
         ({"method": "sinkhorn", "reg": -1.0}, "reg"),
         ({"method": "sinkhorn", "reg": 0.1, "return_plan": "sparse"}, "dense"),
@@ -169,7 +169,7 @@ def test_bad_sinkhorn_parameters(kwargs, match):
 
 
 def test_transformer_validates_method_in_fit():
-    with pytest.raises(ValueError, match="needs a regularisation"):
+    with pytest.raises(ValueError, match="needs reg"):
         BatchEMDTransformer(method="sinkhorn").fit(np.ones((2, 3, 3)))
 
 

@@ -134,10 +134,10 @@ def test_bad_parameters(kwargs, match):
 
 
 def test_bad_last_slice_fails_before_solving(rng, monkeypatch):
-    import skemd._batch
+    import skemd._driver
 
     solved = []
-    monkeypatch.setattr(skemd._batch, "solve_chunk", lambda *a, **k: solved.append(1))
+    monkeypatch.setattr(skemd._driver, "solve_chunk", lambda *a, **k: solved.append(1))
     M = rng.random((2000, 10, 10))
     M[-1, 5, 5] = np.nan
     with pytest.raises(ValueError, match=r"M\[1999\]"):

@@ -1,8 +1,10 @@
-"""Plan sinks: where a chunk's kernels put the plans they find.
+"""Plan sinks: where a chunk's solver puts the plans it finds.
 
-A kernel hands over each plan in the form it has (a dense matrix from the
-network simplex, a permutation from the assignment solver) and the sink stores
-it in the form asked for, so that no dense plan is built for sparse output.
+A solver hands over each plan in the form it has (a dense matrix from the
+network simplex or Sinkhorn, a permutation from the assignment solver) and
+the sink stores it in the plan format asked for (``return_plan``: none,
+"dense" or "sparse"), so that no dense plan is built for sparse output. A
+sink that keeps plans never drops one: what it cannot store is an error.
 """
 
 import numpy as np
@@ -18,15 +20,18 @@ class NoPlans:
         pass
 
     def put_dense(self, i, G):
-        pass
-
-    def put_permutations(self, idx, cols, weights):
-        pass
+        """Store the (n, m) plan ``G`` of problem ``i``."""
 
     def put_dense_many(self, idx, G):
-        pass
+        """Store the plans ``G`` of shape (len(idx), n, m) of problems ``idx``."""
+        for i, Gi in zip(idx, G, strict=True):
+            self.put_dense(i, Gi)
+
+    def put_permutations(self, idx, cols, weights):
+        """Store permutation plans: row r of problem ``idx[j]`` to ``cols[j, r]``."""
 
     def result(self):
+        """Return the stored plans (None for this sink)."""
         return None
 
 
@@ -50,15 +55,17 @@ class DensePlans(NoPlans):
         self.plans[idx[:, None], np.arange(n), cols] = weights[:, None]
 
     def result(self):
+        """Return the (k, n, m) plans, or None when written into ``out``."""
         return None if self.in_place else self.plans
 
 
 class SparsePlans(NoPlans):
     """Stores each plan's nonzeros as flat (row-major) indices and values.
 
-    A plan of the network simplex is a spanning-tree solution, with at most
-    n + m - 1 nonzeros on real arcs (n + m counting a stopped solve's
-    artificial arcs), so fixed-width rows of n + m slots hold any plan.
+    An optimal basic plan (network simplex, assignment) is a spanning-tree
+    solution with at most n + m - 1 nonzeros on real arcs (n + m counting a
+    stopped solve's artificial arcs), so fixed-width rows of n + m slots hold
+    it. A plan with more nonzeros (an entropic plan, say) is refused.
     """
 
     stores = True
@@ -71,6 +78,12 @@ class SparsePlans(NoPlans):
 
     def put_dense(self, i, G):
         flat = np.flatnonzero(G)
+        if flat.size > self.indices.shape[1]:
+            raise ValueError(
+                f"A plan with {flat.size} nonzeros cannot be stored as a sparse "
+                f"basic plan (at most n + m = {self.indices.shape[1]}); ask for "
+                "dense plans."
+            )
         self.counts[i] = flat.size
         self.indices[i, : flat.size] = flat
         self.values[i, : flat.size] = G.ravel()[flat]
@@ -87,4 +100,36 @@ class SparsePlans(NoPlans):
         return self.counts, self.indices[used], self.values[used]
 
 
-SINKS = {None: NoPlans, "dense": DensePlans, "sparse": SparsePlans}
+def plan_sink(plan_format, k, n, m, out=None):
+    """Return the sink for ``plan_format`` (None, "dense" or "sparse").
+
+    Parameters
+    ----------
+    plan_format : {None, "dense", "sparse"}
+        The plans asked for.
+    k, n, m : int
+        The number of problems and their shape.
+    out : ndarray of shape (k, n, m), default=None
+        A zeroed array that dense plans are written into.
+
+    Returns
+    -------
+    sink : NoPlans
+        The sink.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._plans import plan_sink
+    >>> sink = plan_sink("sparse", 1, 2, 3)
+    >>> sink.put_dense(0, np.array([[0.5, 0.0, 0.0], [0.0, 0.25, 0.25]]))
+    >>> sink.result()
+    (array([3]), array([0, 4, 5]), array([0.5 , 0.25, 0.25]))
+    >>> sink.put_dense(0, np.full((2, 3), 1 / 6))
+    Traceback (most recent call last):
+    ...
+    ValueError: A plan with 6 nonzeros cannot be stored as a sparse basic plan ...
+    """
+    if plan_format is None:
+        return NoPlans(k, n, m)
+    return {"dense": DensePlans, "sparse": SparsePlans}[plan_format](k, n, m, out)

@@ -49,17 +49,19 @@ def find_lean_solver(module=None):
 _EMD_C = find_lean_solver()
 
 
-def _solve_lean(a, b, M, max_iter):
+def solve_lean(a, b, M, max_iter):
+    """Solve one problem with POT's compiled ``emd_c``."""
     plan, cost, _, _, code = _EMD_C(a, b, M, max_iter, 1)
     return plan, cost, code == _OPTIMAL
 
 
-def _solve_public(a, b, M, max_iter):
+def solve_public(a, b, M, max_iter):
+    """Solve one problem with the public ``ot.emd``."""
     plan, log = ot.emd(a, b, M, numItermax=max_iter, log=True)
     return plan, log["cost"], log["result_code"] == _OPTIMAL
 
 
-def _on_nonnegative_costs(solve):
+def on_nonnegative_costs(solve):
     """Make a one-problem solver exact on costs with negative entries.
 
     POT 0.9.7's network simplex reports some feasible problems with negative
@@ -80,43 +82,38 @@ def _on_nonnegative_costs(solve):
     return solve_one
 
 
-def _simplex_kernel(solve_one):
-    """Loop a one-problem solver over a chunk (see ``solve_simplex``)."""
-
-    def kernel(M, A, B, idx, max_iter, plans):
-        """Solve the problems ``idx`` of a chunk with the network simplex.
-
-        Parameters
-        ----------
-        M : ndarray of shape (c, n, m)
-            The chunk's float64 costs.
-        A, B : ndarray of shape (c, n) and (c, m)
-            The chunk's marginals, ``B`` rescaled to the mass of ``A``.
-        idx : ndarray of int
-            The problems to solve.
-        max_iter : int
-            Iteration limit per problem.
-        plans : NoPlans
-            The sink that receives the plans.
-
-        Returns
-        -------
-        cost : ndarray of shape (len(idx),)
-            The optimal costs.
-        converged : ndarray of shape (len(idx),), dtype=bool
-            False where ``max_iter`` was reached.
-        """
-        cost = np.empty(idx.size)
-        converged = np.empty(idx.size, dtype=bool)
-        for j, i in enumerate(idx.tolist()):
-            G, cost[j], converged[j] = solve_one(A[i], B[i], M[i], max_iter)
-            plans.put_dense(i, G)
-        return cost, converged
-
-    return kernel
+#: The one-problem solver in use: the lean route where POT's private signature
+#: is known, else the public ``ot.emd`` (the test suite can force the latter
+#: with ``--public-emd``).
+solve_one = on_nonnegative_costs(solve_lean if _EMD_C is not None else solve_public)
 
 
-public_one = _on_nonnegative_costs(_solve_public)
-simplex_one = _on_nonnegative_costs(_solve_lean) if _EMD_C is not None else public_one
-solve_public = _simplex_kernel(public_one)
-solve_simplex = _simplex_kernel(simplex_one)
+def solve_simplex(M, A, B, idx, max_iter, plans):
+    """Solve the problems ``idx`` of a chunk with the network simplex.
+
+    Parameters
+    ----------
+    M : ndarray of shape (c, n, m)
+        The chunk's float64 costs.
+    A, B : ndarray of shape (c, n) and (c, m)
+        The chunk's marginals.
+    idx : ndarray of int
+        The problems to solve.
+    max_iter : int
+        Iteration limit per problem.
+    plans : NoPlans
+        The sink that receives the plans.
+
+    Returns
+    -------
+    cost : ndarray of shape (len(idx),)
+        The optimal costs.
+    converged : ndarray of shape (len(idx),), dtype=bool
+        False where ``max_iter`` was reached.
+    """
+    cost = np.empty(idx.size)
+    converged = np.empty(idx.size, dtype=bool)
+    for j, i in enumerate(idx.tolist()):
+        G, cost[j], converged[j] = solve_one(A[i], B[i], M[i], max_iter)
+        plans.put_dense(i, G)
+    return cost, converged

@@ -33,12 +33,15 @@ PLAIN_MAX_RANGE = 100.0
 #: ``T / (u v)``, stay far from overflowing in any product.
 ABSORB_AT = 1e50
 
+#: Above this cost range over ``reg``, slow convergence is blamed on ``reg``.
+SLOW_RANGE = 1000.0
+
 # POT checks the marginal violation every 10 iterations.
 _CHECK_EVERY = 10
 
 
-def solve_sinkhorn(M, A, B, idx, max_iter, plans, *, reg, tol):
-    """Solve the problems ``idx`` of a chunk with entropic regularisation.
+def solve_sinkhorn(M, A, B, plans, options):
+    """Solve the problems of a chunk with entropic regularisation.
 
     Parameters
     ----------
@@ -46,30 +49,24 @@ def solve_sinkhorn(M, A, B, idx, max_iter, plans, *, reg, tol):
         The chunk's float64 costs.
     A, B : ndarray of shape (c, n) and (c, m)
         The chunk's marginals, ``B`` rescaled to the mass of ``A``.
-    idx : ndarray of int
-        The problems to solve.
-    max_iter : int
-        Sinkhorn iterations per problem.
     plans : NoPlans
         The sink that receives the plans.
-    reg : float
-        The entropic regularisation, > 0.
-    tol : float
-        Stop a problem when its target-marginal violation is below ``tol``.
+    options : SolverOptions
+        Reads ``reg`` (> 0), ``tol`` (a problem stops when its
+        target-marginal violation is below it) and ``max_iter``.
 
     Returns
     -------
-    cost : ndarray of shape (len(idx),)
+    cost : ndarray of shape (c,)
         The linear cost ``<T, M>`` of each entropic plan ``T``.
-    converged : ndarray of shape (len(idx),), dtype=bool
+    converged : ndarray of shape (c,), dtype=bool
         False where ``max_iter`` was reached first.
     """
-    if idx.size != M.shape[0]:
-        M = M[idx]
-    A, B = np.asarray(A[idx]), np.asarray(B[idx])
+    reg, tol, max_iter = options["reg"], options["tol"], options["max_iter"]
+    A, B = np.asarray(A), np.asarray(B)
     low = M.min(axis=(1, 2), keepdims=True)
     plain = (M.max(axis=(1, 2)) - low[:, 0, 0]) / reg <= PLAIN_MAX_RANGE
-    result = _Result(M, idx, plans)
+    result = _Result(M, plans)
     failed = np.zeros(len(M), dtype=bool)
     todo = np.flatnonzero(plain)
     if todo.size:
@@ -96,10 +93,10 @@ def _subset(M, rows):
 class _Result:
     """Costs, flags and (through the sink) plans of problems as they finish."""
 
-    def __init__(self, M, idx, plans):
-        self.M, self.idx, self.plans = M, idx, plans
-        self.cost = np.empty(idx.size)
-        self.converged = np.zeros(idx.size, dtype=bool)
+    def __init__(self, M, plans):
+        self.M, self.plans = M, plans
+        self.cost = np.empty(len(M))
+        self.converged = np.zeros(len(M), dtype=bool)
 
     def finish(self, positions, state, mask, converged):
         """Take the problems ``positions`` from the rows ``mask`` of ``state``."""
@@ -108,7 +105,7 @@ class _Result:
             self.cost[position] = state.cost(row, self.M[position])
         self.converged[positions] = converged
         if self.plans.stores:
-            self.plans.put_dense_many(self.idx[positions], state.plan(mask))
+            self.plans.put_dense_many(positions, state.plan(mask))
 
 
 def _left(u, K):
@@ -272,3 +269,35 @@ def _absorbed_kernel(Mr, f, g):
     K = Mr + f[:, :, None]
     K += g[:, None, :]
     return np.exp(K, out=K)
+
+
+def advise(options, costs):
+    """Advice for problems that did not converge, from some of their costs.
+
+    Parameters
+    ----------
+    options : SolverOptions
+        The options they were solved with.
+    costs : list of ndarray
+        Cost matrices of some of the problems.
+
+    Returns
+    -------
+    advice : str
+        What to change.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._sinkhorn import advise
+    >>> print(advise({"reg": 1e-4}, [np.array([[0.0, 2.0]])]))
+    reg=0.0001 is small against the cost range (2 = 2e+04 reg): increase reg, ...
+    """
+    spread = max((float(np.ptp(M)) for M in costs), default=0.0)
+    reg = options["reg"]
+    if spread > SLOW_RANGE * reg:
+        return (
+            f"reg={reg:g} is small against the cost range ({spread:g} = "
+            f"{spread / reg:.0e} reg): increase reg, or max_iter."
+        )
+    return "Increase max_iter, or tol."

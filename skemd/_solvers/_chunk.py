@@ -1,0 +1,96 @@
+"""One chunk: turn a slice of the batch into arrays, solve it, collect plans.
+
+This is what a worker runs. It prepares what every method's solver takes
+(float64 costs and marginal rows, a plan sink) and calls the solver of
+``options.method`` from the registry; a ragged chunk is solved one problem
+at a time.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import sparse
+
+from ._plans import plan_sink
+from ._registry import METHODS
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """What one chunk returns.
+
+    ``plan`` is None (not asked for, or written into ``out``), an ndarray of
+    shape (c, n, m), a list of per-problem plans (ragged), or for sparse
+    plans of a dense batch a ``(counts, flat_indices, values)`` triple. A
+    problem whose cost is not finite is never flagged converged.
+    """
+
+    distance: np.ndarray
+    converged: np.ndarray
+    plan: object = None
+
+
+def solve_chunk(chunk, options, out=None):
+    """Solve every problem of ``chunk`` serially.
+
+    Parameters
+    ----------
+    chunk : ProblemBatch
+        A validated chunk.
+    options : SolverOptions
+        The method, its parameters and the plan format.
+    out : ndarray of shape (c, n, m), default=None
+        A zeroed array to write dense plans into, in place of returning them.
+
+    Returns
+    -------
+    result : ChunkResult
+        The chunk's distances, convergence flags and plans.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._options import SolverOptions
+    >>> from skemd._validation import check_batch
+    >>> from skemd._solvers import solve_chunk
+    >>> M = np.array([[[0.0, 1.0], [1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]]])
+    >>> res = solve_chunk(check_batch(M), SolverOptions.build(return_plan=True))
+    >>> res.distance
+    array([0., 0.])
+    >>> res.plan[1]
+    array([[0. , 0.5],
+           [0.5, 0. ]])
+    """
+    solve = METHODS[options.method].solve
+    if chunk.ragged:
+        return _solve_ragged(chunk, options, solve)
+    M = np.ascontiguousarray(chunk.costs, dtype=np.float64)
+    c, n, m = M.shape
+    A, B = chunk.marginal_rows()
+    plans = plan_sink(options.plan, c, n, m, out)
+    with np.errstate(over="ignore"):  # an overflowed cost is reported as such
+        distance, converged = solve(M, A, B, plans, options)
+    return ChunkResult(distance, converged & np.isfinite(distance), plans.result())
+
+
+def _solve_ragged(chunk, options, solve):
+    """Solve a ragged chunk one problem at a time."""
+    k = len(chunk)
+    distance = np.empty(k)
+    converged = np.empty(k, dtype=bool)
+    plans = []
+    for i, M in enumerate(chunk.costs):
+        n, m = M.shape
+        A = np.full(n, 1.0 / n) if chunk.a is None else chunk.a[i]
+        B = np.full(m, 1.0 / m) if chunk.b is None else chunk.b[i]
+        sink = plan_sink(options.plan and "dense", 1, n, m)
+        with np.errstate(over="ignore"):
+            distance[i : i + 1], converged[i : i + 1] = solve(
+                M[None], A[None], B[None], sink, options
+            )
+        if options.plan == "dense":
+            plans.append(sink.result()[0])
+        elif options.plan == "sparse":
+            plans.append(sparse.csr_array(sink.result()[0]))
+    converged &= np.isfinite(distance)
+    return ChunkResult(distance, converged, plans if options.plan else None)
