@@ -13,7 +13,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
-from . import _exact, _sinkhorn
+from . import _exact, _partial, _sinkhorn
 
 
 class _Required:
@@ -185,6 +185,23 @@ METHODS = {
             chunk_cost=2,  # the costs and the kernel K
             min_chunk_cells=1 << 18,
             advise=_sinkhorn.advise,
+        ),
+        Method(
+            name="partial",
+            summary="Exact partial transport of a total mass ``mass`` between "
+            "weights of any masses, as ``ot.partial.partial_wasserstein2``.",
+            solve=_partial.solve_partial,
+            parameters={
+                "max_iter": shared("max_iter", 100_000, "network simplex pivots"),
+                "mass": Parameter(
+                    [Interval(Real, 0, None, closed="left"), None],
+                    None,
+                    "The total mass to transport, at most the smaller of the "
+                    "two masses; None is that smaller mass.",
+                ),
+            },
+            needs_equal_mass=False,
+            prepare=_partial.prepare,
         ),
     ]
 }
