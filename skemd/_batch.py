@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.utils._param_validation import validate_params
 
-from ._driver import solve_batch
+from ._driver import check_result_fits, solve_batch
 from ._options import BATCH_CONSTRAINTS, SolverOptions, document_solver_parameters
 from ._validation import check_batch
 
@@ -124,5 +124,6 @@ def emd_batch(
     True
     """
     options = SolverOptions.from_params(locals())
+    check_result_fits(M, options)
     batch = check_batch(M, a, b, equal_mass=options.spec.needs_equal_mass)
     return solve_batch(batch, options, out=out)

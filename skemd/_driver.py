@@ -9,6 +9,7 @@ warning for the problems that failed.
 """
 
 import functools
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,6 +52,57 @@ class EMDResult:
     distance: np.ndarray
     converged: np.ndarray
     plan: object = None
+
+
+def check_result_fits(M, options):
+    """Refuse, before the input is read, a result larger than this machine's RAM.
+
+    Parameters
+    ----------
+    M : array-like
+        The costs; only the shape of a (k, n, m) array is read.
+    options : SolverOptions
+        The plan format asked for.
+
+    Raises
+    ------
+    ValueError
+        If the distances and plans would not fit in physical memory.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._driver import check_result_fits
+    >>> from skemd._options import SolverOptions
+    >>> huge = np.broadcast_to(np.ones((1, 1, 1)), (10**6, 1000, 1000))
+    >>> check_result_fits(huge, SolverOptions.build(return_plan="dense"))
+    Traceback (most recent call last):
+    ...
+    ValueError: The dense plans of 1000000 problems of 1000x1000 take 8e+12 bytes, ...
+    >>> check_result_fits(huge, SolverOptions.build())
+    """
+    shape = getattr(M, "shape", None)
+    if shape is None or len(shape) != 3:
+        return
+    k, n, m = shape
+    # Distances and flags; sparse plans hold n + m slots of an index and a
+    # value per problem, twice while they are joined.
+    needed = {None: 0, "dense": 8 * n * m, "sparse": 32 * (n + m)}[options.plan]
+    needed = k * (9 + needed)
+    if needed > _physical_memory():
+        plans = f"{options.plan} plans" if options.plan else "distances"
+        raise ValueError(
+            f"The {plans} of {k} problems of {n}x{m} take {needed:.0e} bytes, more "
+            "than this machine's memory; ask for sparse plans or no plans, or "
+            "stream the results with iter_emd_batch."
+        )
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # not a POSIX system
+        return np.inf
 
 
 def solve_batch(batch, options, out=None):

@@ -168,13 +168,24 @@ def _check_costs(M, name):
 
 def _is_nested_numbers(M):
     # A list of lists of numbers is one 3-D array-like, not a ragged batch.
-    return len(M) > 0 and not isinstance(M[0], np.ndarray) and np.ndim(M[0]) != 2
+    if len(M) == 0 or isinstance(M[0], np.ndarray):
+        return False
+    try:
+        return np.ndim(M[0]) != 2
+    except ValueError:  # a member with rows of different lengths: named below
+        return False
 
 
 def _check_cost_list(M, name):
     costs = []
     for i, Mi in enumerate(M):
-        Mi = np.asarray(Mi)
+        try:
+            Mi = np.asarray(Mi)
+        except ValueError:
+            raise ValueError(
+                f"Cost matrix {name}[{i}] is not a rectangular 2-D array: its rows "
+                "differ in length."
+            ) from None
         if Mi.ndim != 2 or 0 in Mi.shape:
             raise ValueError(
                 f"Cost matrix {name}[{i}] must be a non-empty 2-D array; got shape "

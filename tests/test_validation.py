@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from skemd import emd_batch
 
@@ -153,3 +154,29 @@ def test_no_assertion_error_reaches_the_user(M):
     for a, b, match in cases:
         with pytest.raises(ValueError, match=match):
             emd_batch(M, a, b)
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_a_ragged_member_is_named(first):
+    bad = [[1.0, 2.0], [3.0]]
+    M = [bad, np.zeros((2, 2))] if first else [np.zeros((2, 2)), bad]
+    index = 0 if first else 1
+    with pytest.raises(ValueError, match=rf"M\[{index}\] is not a rectangular 2-D"):
+        emd_batch(M)
+
+
+def test_an_impossible_result_fails_before_the_input_is_read(monkeypatch):
+    import skemd._batch
+
+    monkeypatch.setattr(skemd._batch, "check_batch", None)  # reading would crash
+    huge = np.broadcast_to(np.ones((1, 1, 1)), (10**6, 1000, 1000))
+    with pytest.raises(ValueError, match="more than this machine's memory"):
+        emd_batch(huge, return_plan=True)
+
+
+def test_costs_near_the_float_maximum_are_blamed_not_max_iter():
+    w = np.array([0.1, 0.2, 0.3, 0.4])
+    with pytest.warns(ConvergenceWarning, match="rescale the costs") as record:
+        res = emd_batch(np.full((1, 4, 4), 1e308), w, w)
+    assert "Increase max_iter" not in str(record[0].message)
+    assert not res.converged.any()

@@ -95,3 +95,40 @@ def _fastest_max_n(batch):
         solve()
         timings.append(time.perf_counter() - start)
     return n if timings[0] < timings[1] else ASSIGNMENT_MAX_N
+
+
+def advise(options, costs):
+    """Advice for problems that did not converge, from some of their costs.
+
+    Costs near the float maximum overflow in the simplex's potentials (sums
+    of up to n + m costs), which no iteration limit can fix.
+
+    Parameters
+    ----------
+    options : SolverOptions
+        The options they were solved with.
+    costs : list of ndarray
+        Cost matrices of some of the problems.
+
+    Returns
+    -------
+    advice : str
+        What to change.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._exact import advise
+    >>> print(advise({}, [np.full((4, 4), 1e307)]))
+    Their costs reach 1e+307, so sums of them overflow float64 in the solver: ...
+    >>> print(advise({}, [np.ones((4, 4))]))
+    Increase max_iter.
+    """
+    for M in costs:
+        top = float(np.abs(M).max())
+        if top * sum(M.shape) ** 2 > np.finfo(np.float64).max:
+            return (
+                f"Their costs reach {top:g}, so sums of them overflow float64 in "
+                "the solver: rescale the costs (more iterations cannot help)."
+            )
+    return "Increase max_iter."

@@ -56,7 +56,7 @@ def _solve_one(a, b, M, mass, max_iter):
     mass = min(mass_a, mass_b) if mass is None else min(mass, mass_a, mass_b)
     # A constant shift of the costs moves every plan of mass ``mass`` alike,
     # and makes the dummy arc's cost dominate every real one.
-    shifted = M - min(M.min(), 0.0)
+    shifted = _simplex.nonnegative_costs(a, b, M)
     top = shifted.max()
     M_ext = np.zeros((n + 1, m + 1))
     M_ext[:n, :m] = shifted

@@ -170,6 +170,7 @@ METHODS = {
             },
             closed_forms=True,
             prepare=_exact.prepare,
+            advise=_exact.advise,
         ),
         Method(
             name="sinkhorn",
@@ -202,6 +203,7 @@ METHODS = {
             },
             needs_equal_mass=False,
             prepare=_partial.prepare,
+            advise=_exact.advise,
         ),
     ]
 }

@@ -61,22 +61,55 @@ def solve_public(a, b, M, max_iter):
     return plan, log["cost"], log["result_code"] == _OPTIMAL
 
 
+def nonnegative_costs(a, b, M):
+    """Costs with the same optimal plans as ``M``, all non-negative.
+
+    Only the cells between positive weights can carry mass: they are shifted
+    by their least cost, and the others set to 0. A large cost in a cell that
+    carries nothing would otherwise set the shift and swamp, in rounding, the
+    differences between the costs that matter.
+
+    Parameters
+    ----------
+    a, b : ndarray of shape (n,) and (m,)
+        The marginals.
+    M : ndarray of shape (n, m)
+        The costs.
+
+    Returns
+    -------
+    costs : ndarray of shape (n, m)
+        The shifted costs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._simplex import nonnegative_costs
+    >>> M = np.array([[-1e16, 0.0], [-2.0, 1.0]])
+    >>> nonnegative_costs(np.array([0.0, 1.0]), np.ones(2), M)
+    array([[0., 0.],
+           [0., 3.]])
+    """
+    live = np.outer(a > 0, b > 0)
+    low = min(M[live].min(initial=0.0), 0.0)
+    return np.where(live, M - low, 0.0)
+
+
 def on_nonnegative_costs(solve):
     """Make a one-problem solver exact on costs with negative entries.
 
     POT 0.9.7's network simplex reports some feasible problems with negative
     costs as infeasible and returns a zero plan (all costs -2 on a 2x3
-    problem, say). Shifting costs by a constant keeps the optimal plans; the
+    problem, say). :func:`nonnegative_costs` keeps the optimal plans; the
     cost is then taken on the original costs, which is exact where adding
-    back ``min(M) * sum(plan)`` would round.
+    back the shift times ``sum(plan)`` would round.
     """
 
     def solve_one(a, b, M, max_iter):
         """Solve one problem; return ``(plan, cost, converged)``."""
-        low = M.min()
-        if low >= 0:
+        if M.min() >= 0:
             return solve(a, b, M, max_iter)
-        plan, _, converged = solve(a, b, M - low, max_iter)
+        plan, _, converged = solve(a, b, nonnegative_costs(a, b, M), max_iter)
         return plan, (plan * M).sum(), converged
 
     return solve_one
