@@ -2,11 +2,32 @@
 
 When ``a`` and ``b`` are both uniform with the same weight ``w`` and n == m, an
 optimal transport plan is a permutation matrix scaled by ``w`` (Birkhoff's
-theorem), so ``scipy.optimize.linear_sum_assignment`` solves it exactly.
+theorem), so an assignment solver solves it exactly.
+
+Two solve assignments: ``scipy.optimize.linear_sum_assignment``, always
+there, and the Jonker-Volgenant solver of the optional ``lapjv`` package
+(``pip install "skemd[fast]"``), in double precision only (its float32 path
+returns suboptimal assignments on near-tied costs), used from
+:data:`LAPJV_MIN_N` on, where it is faster. lapjv's answer is not trusted:
+each is checked against its own dual certificate, in float64, and an
+assignment that fails the check is solved again by scipy.
 """
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+try:
+    from lapjv import lapjv as _lapjv
+except ImportError:  # the optional skemd[fast]
+    _lapjv = None
+
+#: Smallest n solved by lapjv: below it, its fixed cost per call (about
+#: 30 µs) exceeds what its faster algorithm saves over scipy. Measured by
+#: ``benchmarks/bench_crossover.py``.
+LAPJV_MIN_N = 40
+
+# Certificate tolerance, in units of the roundoff of one reduced cost.
+_ROUNDING_ULPS = 4
 
 #: Largest n for which the assignment route is always chosen. Measured on 2
 #: cores by ``benchmarks/bench_crossover.py``: the Hungarian solver is 2-4x
@@ -41,11 +62,86 @@ def solve_assignment(M, A, idx, plans):
     n = M.shape[1]
     cols = np.empty((idx.size, n), dtype=np.intp)
     for j, i in enumerate(idx.tolist()):
-        cols[j] = linear_sum_assignment(M[i])[1]
+        cols[j] = assign(M[i])
     weights = A[idx, 0]
     matched = M[idx[:, None], np.arange(n), cols]
     plans.put_permutations(idx, cols, weights)
     return weights * matched.sum(axis=1), np.ones(idx.size, dtype=bool)
+
+
+def assign(C):
+    """Return the column assigned to each row by an optimal assignment of ``C``.
+
+    Parameters
+    ----------
+    C : ndarray of shape (n, n)
+        Float64 costs, finite.
+
+    Returns
+    -------
+    cols : ndarray of shape (n,)
+        Row ``i`` goes to column ``cols[i]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._assignment import assign
+    >>> assign(np.array([[4.0, 1.0], [2.0, 8.0]]))
+    array([1, 0])
+    """
+    if _lapjv is None or len(C) < LAPJV_MIN_N:
+        return linear_sum_assignment(C)[1]
+    cols, _, (_, u, v) = _lapjv(C, force_doubles=True)
+    if certified(C, cols, u, v):
+        return cols
+    return linear_sum_assignment(C)[1]
+
+
+def certified(C, cols, u, v):
+    """Whether the duals ``u``, ``v`` prove the assignment ``cols`` optimal.
+
+    Every reduced cost ``C[i, j] - u[i] - v[j]`` must be non-negative, and
+    the assignment's cost must equal ``sum(u) + sum(v)``; both up to the
+    roundoff of float64 sums of these magnitudes. Then no assignment is
+    cheaper by more than that roundoff (weak duality).
+
+    Parameters
+    ----------
+    C : ndarray of shape (n, n)
+        The costs.
+    cols : ndarray of shape (n,)
+        The assignment: row ``i`` to column ``cols[i]``.
+    u, v : ndarray of shape (n,)
+        Dual potentials of the rows and columns.
+
+    Returns
+    -------
+    certified : bool
+        Whether the certificate holds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._assignment import certified
+    >>> C = np.array([[4.0, 1.0], [2.0, 8.0]])
+    >>> certified(C, np.array([1, 0]), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    True
+    >>> certified(C, np.array([0, 1]), np.array([4.0, 8.0]), np.array([0.0, 0.0]))
+    False
+    """
+    n = len(C)
+    if sorted(cols.tolist()) != list(range(n)):
+        return False
+    with np.errstate(over="ignore", invalid="ignore"):
+        size = np.abs(C).max()
+        dual = max(np.abs(u).max(), np.abs(v).max())
+        # Duals far larger than the costs would hide the costs in roundoff.
+        if not dual <= 2 * n * size + np.finfo(np.float64).tiny:
+            return False
+        tolerance = _ROUNDING_ULPS * np.finfo(np.float64).eps * (size + 2 * dual)
+        reduced = C - u[:, None] - v[None, :]
+        gap = C[np.arange(n), cols].sum() - (u.sum() + v.sum())
+        return bool(reduced.min() >= -tolerance and abs(gap) <= 2 * n * tolerance)
 
 
 def assignment_eligible(A, B, max_n=ASSIGNMENT_MAX_N):
