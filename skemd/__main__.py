@@ -1,3 +1,5 @@
+"""``python -m skemd``: the command line."""
+
 import sys
 
 from ._cli import main

@@ -68,7 +68,7 @@ class SharedParameter:
 #: method are passed in ``method_params``.
 SHARED_PARAMETERS = {
     "reg": SharedParameter(
-        [Interval(Real, 0, None, closed="neither")], "float", "Entropic regularisation."
+        [Interval(Real, 0, None, closed="neither")], "float", "Regularisation strength."
     ),
     "tol": SharedParameter(
         [Interval(Real, 0, None, closed="neither")], "float", "Stopping tolerance."
