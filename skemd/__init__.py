@@ -6,12 +6,14 @@ from ._distance_kernel import DistanceKernel
 from ._driver import EMDResult
 from ._pairwise_transformer import PairwiseEMDTransformer
 from ._stream import iter_emd_batch
+from ._warnings import PairCacheWarning
 
 __version__ = "0.1.0.dev0"
 __all__ = [
     "BatchEMDTransformer",
     "DistanceKernel",
     "EMDResult",
+    "PairCacheWarning",
     "PairwiseEMDTransformer",
     "__version__",
     "emd_batch",

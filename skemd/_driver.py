@@ -204,13 +204,14 @@ def solve_pairs(left, right, pairs, space, options):
 
     Returns
     -------
-    distance : ndarray of shape (n_pairs,)
-        The EMD of each pair.
+    result : EMDResult
+        The EMD of each pair, and whether it converged.
     """
     spec = options.spec
     line = getattr(space, "line", None)
     if line is not None and spec.closed_forms:
-        return line_emd(left, right, pairs, line)
+        distance = line_emd(left, right, pairs, line)
+        return EMDResult(distance, np.ones(len(pairs), dtype=bool))
     distance = np.empty(len(pairs))
     converged = np.ones(len(pairs), dtype=bool)
     if len(pairs):
@@ -235,7 +236,7 @@ def solve_pairs(left, right, pairs, space, options):
         return pair_problems(left, right, pairs[i : i + 1], space).costs[0]
 
     _warn_failures(converged, np.isfinite(distance), options, costs)
-    return distance
+    return EMDResult(distance, converged)
 
 
 def _solve_pair_chunk(pairs, *, left, right, space, options):

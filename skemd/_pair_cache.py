@@ -1,110 +1,392 @@
-"""An on-disk store of solved pairs, shared by every fit that uses it.
+"""The pair cache: solved pair distances, in one sqlite3 file shared by all fits.
 
-Pairs are keyed by the content of their two samples (a digest of each
-normalised sample), under a directory named after everything else that
-decides the distance (ground space, method, reg, tol, max_iter). So the folds
-and candidates of a grid search, which refit clones on overlapping subsets,
-solve each distinct pair once. Each write is a new shard file, so concurrent
-writers never clash.
+This module owns the store behind ``PairwiseEMDTransformer(memory=...)``,
+``<memory>/skemd_pairs.sqlite3``: its keys, integrity checks and size limit.
+A row is keyed by a **configuration key** (a digest of what decides a
+distance besides the samples: ground space, method and parameters, whether
+pairs are unordered) and a **pair key** (the two samples' digests of dtype,
+shape and bytes; sorted when the space is symmetric, else row sample first)
+and holds a **checksum** over keys and value. A checksum mismatch, like a
+file sqlite finds malformed, marks the store corrupt: it is named in a
+warning, moved aside and replaced by an empty one; none of its values is
+used. Writes are transactions in a WAL journal (concurrent processes; a
+process killed mid-write leaves the last commit), lookups query the keys
+they need in batches (memory never grows with the store), and the least
+recently used rows past :data:`MAX_ENTRIES` are evicted. A store that cannot
+be used (locked past :data:`BUSY_TIMEOUT`, unwritable) costs a warning and
+its pairs are solved without it. Nothing read is unpickled.
 """
 
 import hashlib
-import uuid
+import json
+import os
+import sqlite3
+import struct
+import time
+from contextlib import closing, suppress
 from pathlib import Path
 
-import joblib
 import numpy as np
 
-_KEY_BYTES = 16
+from ._warnings import PairCacheWarning, warn_user
 
-# Per process: for each store directory, the shards already read and the
-# distances they hold, so a lookup reads only the shards written since.
-_READ = {}
+#: The store's file name, inside the ``memory`` directory.
+FILENAME = "skemd_pairs.sqlite3"
+#: The most pairs kept; past it, the least recently used are evicted.
+MAX_ENTRIES = 10_000_000
+#: Seconds to wait for another process's write before giving up on the store.
+BUSY_TIMEOUT = 60.0
+#: Keys per lookup query (sqlite allows at least 999 parameters per statement).
+BATCH = 500
+#: Rows per write transaction: each page it changes is written once, but
+#: other writers wait for it.
+WRITE_BATCH = 20_000
+#: A hit on a row used less than this long ago (ns) is not written again: the
+#: least recently used are evicted at this resolution.
+FRESH = 60 * 10**9
+
+_KEY_BYTES = 16
+_APPLICATION_ID = 0x736B6D64  # "skmd", in the sqlite header
+_SCHEMA_VERSION = 1
+_INSERT = (
+    "INSERT INTO pairs VALUES (?1, ?2, ?3, ?4, ?5) "
+    "ON CONFLICT (config, pair) DO UPDATE SET used = excluded.used"
+)
+_TOUCH = "UPDATE pairs SET used = ?3 WHERE config = ?1 AND pair = ?2"
+_SCHEMA = (
+    "CREATE TABLE pairs (config BLOB NOT NULL, pair BLOB NOT NULL, "
+    "value REAL NOT NULL, checksum BLOB NOT NULL, used INTEGER NOT NULL, "
+    "PRIMARY KEY (config, pair)) WITHOUT ROWID",
+    "CREATE INDEX pairs_by_use ON pairs (used)",
+    "CREATE TABLE size (entries INTEGER NOT NULL)",
+    "INSERT INTO size VALUES (0)",
+    "CREATE TRIGGER pair_added AFTER INSERT ON pairs "
+    "BEGIN UPDATE size SET entries = entries + 1; END",
+    "CREATE TRIGGER pair_removed AFTER DELETE ON pairs "
+    "BEGIN UPDATE size SET entries = entries - 1; END",
+    f"PRAGMA application_id = {_APPLICATION_ID}",
+    f"PRAGMA user_version = {_SCHEMA_VERSION}",
+)
+
+
+class _Corrupt(Exception):
+    """The store holds something it did not write."""
+
+
+def store_path(memory):
+    """Return ``<memory>/skemd_pairs.sqlite3``, or None when caching is off.
+
+    ``memory`` is a directory (str or path-like), a ``joblib.Memory`` whose
+    ``location`` is one, or None (as is a Memory without a location).
+
+    Raises
+    ------
+    ValueError
+        If the directory, or a parent of it, is a file, or the store's path
+        is taken by something that is not a file.
+    """
+    location = getattr(memory, "location", memory)
+    if location is None:
+        return None
+    directory = Path(os.fspath(location))
+    for folder in (directory, *directory.parents):
+        if folder.exists():
+            if not folder.is_dir():
+                raise ValueError(
+                    f"memory={os.fspath(location)!r} must be a directory for the "
+                    f"pair cache, but {str(folder)!r} is a file."
+                )
+            break
+    path = directory / FILENAME
+    if path.exists() and not path.is_file():
+        raise ValueError(
+            f"memory={os.fspath(location)!r}: the pair cache's path {str(path)!r} "
+            "is taken by something that is not a file."
+        )
+    return path
 
 
 def sample_keys(X):
-    """Return a hex content digest per sample (row of ``X``).
+    """Return a content digest (bytes) per sample, over its dtype, shape and bytes.
 
     Examples
     --------
     >>> import numpy as np
     >>> from skemd._pair_cache import sample_keys
     >>> keys = sample_keys(np.array([[0.5, 0.5], [1.0, 0.0], [0.5, 0.5]]))
-    >>> bool(keys[0] == keys[2]), bool(keys[0] == keys[1])
+    >>> keys[0] == keys[2], keys[0] == keys[1]
     (True, False)
+    >>> sample_keys(np.zeros((1, 4, 2)))[0] == sample_keys(np.zeros((1, 2, 4)))[0]
+    False
     """
-    X = np.ascontiguousarray(X, dtype=np.float64).reshape(len(X), -1)
-    return np.array(
-        [
-            hashlib.blake2b(row.tobytes(), digest_size=_KEY_BYTES).hexdigest()
-            for row in X
-        ]
-    )
+    X = np.ascontiguousarray(X)
+    header = json.dumps([X.dtype.str, list(X.shape[1:])]).encode()
+    rows = X.reshape(len(X), int(np.prod(X.shape[1:])))
+    return [_digest(header, row.tobytes()) for row in rows]
 
 
-class PairCache:
-    """Distances of solved pairs under ``memory`` for one configuration.
+def config_key(description, **arrays):
+    """Return the digest of a configuration: a JSON-able description and arrays.
 
     Parameters
     ----------
-    memory : str, pathlib.Path, joblib.Memory or None
-        Where to store; None (or a Memory without location) disables it.
-    config : object
-        Everything besides the two samples that decides a distance; hashed
-        with :func:`joblib.hash`.
+    description : dict
+        What decides the values besides the arrays, such as
+        ``SolverOptions.identity``; dumped as JSON with sorted keys.
+    **arrays : ndarray or None
+        Arrays that decide the values (a cost matrix, bin positions), each
+        digested with its dtype and shape; None counts as empty.
+
+    Returns
+    -------
+    key : bytes
+        The configuration key. A ValueError names a value with no JSON form.
+    """
+    text = json.dumps([_SCHEMA_VERSION, description], sort_keys=True, default=_item)
+    parts = [text.encode()]
+    for name, array in sorted(arrays.items()):
+        array = np.ascontiguousarray([] if array is None else array)
+        parts += [json.dumps([name, array.dtype.str, array.shape]).encode()]
+        parts.append(array.tobytes())
+    return _digest(*parts)
+
+
+class PairCache:
+    """The distances of solved pairs under one configuration, in a store file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The store file, from :func:`store_path`.
+    config : bytes
+        The configuration key, from :func:`config_key`.
     symmetric : bool
-        Whether ``d(x, y) == d(y, x)``, so a pair and its mirror share a key.
+        Whether ``d(x, y) == d(y, x)``: a pair and its mirror then share a key.
     """
 
-    def __init__(self, memory, config, symmetric):
-        location = getattr(memory, "location", memory)
-        self.directory = None
-        if location is not None:
-            self.directory = Path(location) / "skemd_pairs" / joblib.hash(config)
+    def __init__(self, path, config, symmetric):
+        self.path = Path(path)
+        self.config = config
         self.symmetric = symmetric
+        self._inode = None
 
-    def pair_keys(self, left_keys, right_keys):
-        """Return one key per pair from the two samples' keys."""
-        if self.symmetric:
-            swap = right_keys < left_keys
-            left_keys, right_keys = (
-                np.where(swap, right_keys, left_keys),
-                np.where(swap, left_keys, right_keys),
-            )
-        return np.char.add(left_keys, right_keys)
+    def lookup(self, left_keys, right_keys, pairs):
+        """Return the stored distance of each pair, NaN where unknown.
 
-    def lookup(self, keys):
-        """Return the stored distance of each key, NaN where unknown."""
-        if self.directory is None:
-            return np.full(len(keys), np.nan)
-        known = self._known()
-        return np.array([known.get(key, np.nan) for key in keys.tolist()], dtype=float)
+        Parameters
+        ----------
+        left_keys, right_keys : list of bytes
+            The samples' keys, from :func:`sample_keys`.
+        pairs : ndarray of shape (n_pairs, 2)
+            Indices into the two lists.
 
-    def _known(self):
-        read, known = _READ.setdefault(self.directory, (set(), {}))
-        if self.directory.exists():
-            for shard in self.directory.glob("*.npz"):
-                if shard.name not in read:
-                    with np.load(shard) as data:
-                        known.update(
-                            zip(
-                                data["keys"].tolist(),
-                                data["values"].tolist(),
-                                strict=True,
-                            )
-                        )
-                    read.add(shard.name)
-        return known
+        Returns
+        -------
+        distance : ndarray of shape (n_pairs,)
+            Stored distances, NaN for the pairs not stored.
+        """
+        if len(pairs) == 0:
+            return np.empty(0)
 
-    def store(self, keys, values):
-        """Add solved pairs as a new shard."""
-        if self.directory is None or len(keys) == 0:
+        def read(db):
+            distance, used = np.full(len(pairs), np.nan), []
+            for start in range(0, len(pairs), BATCH):
+                batch = pairs[start : start + BATCH]
+                keys = self._pair_keys(left_keys, right_keys, batch)
+                found = self._select(db, keys, used)
+                distance[start : start + len(keys)] = [
+                    found.get(key, np.nan) for key in keys
+                ]
+                if len(used) >= WRITE_BATCH or start + BATCH >= len(pairs):
+                    now = time.time_ns()
+                    self._write(db, _TOUCH, [(self.config, k, now) for k in used])
+                    used.clear()
+            return distance
+
+        return self._run(read, np.full(len(pairs), np.nan))
+
+    def store(self, left_keys, right_keys, pairs, values):
+        """Store the pairs' finite ``values``, evicting past :data:`MAX_ENTRIES`.
+
+        ``left_keys``, ``right_keys`` and ``pairs`` are as in :meth:`lookup`.
+        """
+        keep = np.flatnonzero(np.isfinite(values))
+
+        def write(db):
+            for start in range(0, keep.size, WRITE_BATCH):
+                rows = keep[start : start + WRITE_BATCH]
+                keys = self._pair_keys(left_keys, right_keys, pairs[rows])
+                self._write(db, _INSERT, [*map(self._row, keys, values[rows].tolist())])
+
+        if keep.size:
+            self._run(write, None)
+
+    def _row(self, key, value):
+        checksum = _checksum(self.config, key, value)
+        return self.config, key, value, checksum, time.time_ns()
+
+    def _pair_keys(self, left_keys, right_keys, pairs):
+        keys = []
+        for i, j in pairs.tolist():
+            left, right = left_keys[i], right_keys[j]
+            if self.symmetric and right < left:
+                left, right = right, left
+            keys.append(left + right)
+        return keys
+
+    def _select(self, db, keys, used):
+        """The checked ``{pair key: distance}`` of the stored ``keys``.
+
+        Appends to ``used`` the keys found whose last use is older than
+        :data:`FRESH`, to be marked used.
+        """
+        rows = db.execute(
+            "SELECT pair, value, checksum, used FROM pairs WHERE config = ? AND "
+            f"pair IN ({', '.join('?' * len(keys))})",
+            [self.config, *keys],
+        ).fetchall()
+        found, stale = {}, time.time_ns() - FRESH
+        for pair, value, checksum, last in rows:
+            if not isinstance(pair, bytes) or not isinstance(value, float):
+                raise _Corrupt("a stored row has the wrong types")
+            if checksum != _checksum(self.config, pair, value):
+                raise _Corrupt("a stored distance does not match its checksum")
+            found[pair] = value
+            if not isinstance(last, int) or last < stale:
+                used.append(pair)
+        return found
+
+    def _write(self, db, statement, rows):
+        """Run ``statement`` on ``rows`` in one transaction, then evict."""
+        if not rows:
             return
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"{uuid.uuid4().hex}.npz"
-        np.savez(path, keys=np.asarray(keys), values=np.asarray(values, np.float64))
-        read, known = _READ.setdefault(self.directory, (set(), {}))
-        known.update(
-            zip(np.asarray(keys).tolist(), np.asarray(values).tolist(), strict=True)
+        rows.sort(key=lambda row: row[1])  # in key order: fewer pages touched
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany(statement, rows)
+        (entries,) = db.execute("SELECT entries FROM size").fetchone() or (None,)
+        if not isinstance(entries, int):
+            raise _Corrupt("its size table was altered")
+        if entries > MAX_ENTRIES:
+            db.execute(
+                "DELETE FROM pairs WHERE (config, pair) IN "
+                "(SELECT config, pair FROM pairs ORDER BY used LIMIT ?)",
+                (entries - MAX_ENTRIES,),
+            )
+        db.execute("COMMIT")
+
+    def _run(self, operation, fallback):
+        """``operation(db)`` on a fresh connection, or ``fallback`` with a warning.
+
+        A corrupt store is moved aside and the operation rerun on a new one;
+        other failures but a lock held past :data:`BUSY_TIMEOUT` are retried
+        once (the store may have been deleted or replaced meanwhile).
+        """
+        problem = None
+        for _ in range(2):
+            try:
+                with closing(self._connect()) as db:
+                    return operation(db)
+            except (_Corrupt, sqlite3.DatabaseError, OSError) as error:
+                problem = error
+            if _corrupt(problem):
+                if not self._move_aside(problem):
+                    return fallback
+                problem = None
+            elif _locked(problem):
+                break
+        if problem is not None:
+            warn_user(
+                f"The pair cache {str(self.path)!r} could not be used ({problem}); "
+                "its pairs are solved without it.",
+                PairCacheWarning,
+            )
+        return fallback
+
+    def _connect(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+        try:
+            self._inode = os.stat(self.path).st_ino  # connect created the file
+            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            _check_schema(db)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _move_aside(self, error):
+        """Move the corrupt store aside and warn; False if it cannot be moved."""
+        aside = f"{self.path}.corrupt"
+        try:
+            if os.stat(self.path).st_ino != self._inode:
+                return True  # another process has replaced it already
+            for suffix in ("", "-wal", "-shm"):
+                with suppress(FileNotFoundError):
+                    os.replace(f"{self.path}{suffix}", f"{aside}{suffix}")
+            then = f"It was moved to {aside!r} and a new, empty cache started."
+        except FileNotFoundError:
+            return True  # another process has moved it already
+        except OSError as failure:
+            then, aside = f"It could not be moved ({failure}): delete it.", None
+        warn_user(
+            f"The pair cache {str(self.path)!r} is corrupt ({error}); none of its "
+            f"values were used. {then}",
+            PairCacheWarning,
         )
-        read.add(path.name)
+        return aside is not None
+
+
+def _check_schema(db):
+    """Check that the store is a pair cache of this version; create an empty one's."""
+    if _version(db) == (_APPLICATION_ID, _SCHEMA_VERSION):
+        return
+    db.execute("BEGIN IMMEDIATE")  # so that one process creates it
+    try:
+        version = _version(db)
+        empty = not db.execute("SELECT * FROM sqlite_master").fetchone()
+        if version == (0, 0) and empty:
+            for statement in _SCHEMA:
+                db.execute(statement)
+        elif version != (_APPLICATION_ID, _SCHEMA_VERSION):
+            raise _Corrupt(f"not a skemd pair cache of version {_SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _version(db):
+    return tuple(
+        db.execute(f"PRAGMA {name}").fetchone()[0]
+        for name in ("application_id", "user_version")
+    )
+
+
+def _corrupt(error):
+    """Whether ``error`` says the store holds what it cannot have written."""
+    if isinstance(error, sqlite3.OperationalError):
+        return str(error).startswith("no such")  # a table or column is gone
+    return isinstance(error, (_Corrupt, sqlite3.DatabaseError))
+
+
+def _locked(error):
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _checksum(config, pair, value):
+    return _digest(config, pair, struct.pack("<d", value))[:8]
+
+
+def _digest(*parts):
+    digest = hashlib.blake2b(digest_size=_KEY_BYTES)
+    for part in parts:
+        digest.update(part)
+    return digest.digest()
+
+
+def _item(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    raise ValueError(f"The pair cache cannot key {value!r}: it has no JSON form.")

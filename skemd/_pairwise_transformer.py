@@ -1,5 +1,12 @@
-"""EMD distance and kernel matrices between samples, for precomputed kernels."""
+"""EMD distance and kernel matrices between samples, for precomputed kernels.
 
+This module owns :class:`PairwiseEMDTransformer`: validating samples and the
+ground space, choosing the pairs to solve (the upper triangle only when the
+space is symmetric with a zero diagonal, every ordered pair otherwise) and
+routing them through the pair cache of :mod:`skemd._pair_cache`.
+"""
+
+import os
 from numbers import Real
 
 import numpy as np
@@ -15,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._driver import solve_pairs
 from ._ground import METRICS, HistogramSpace
 from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
-from ._pair_cache import PairCache, sample_keys
+from ._pair_cache import PairCache, config_key, sample_keys, store_path
 
 
 @document_solver_parameters
@@ -36,8 +43,15 @@ class PairwiseEMDTransformer(
       n_points points with uniform weights, the ground cost is ``metric``.
 
     ``fit`` stores the training samples; ``transform`` returns the
-    (n_new, n_fit) matrix; ``fit_transform`` returns the symmetric training
-    matrix, solving only the n (n - 1) / 2 pairs above the diagonal.
+    (n_new, n_fit) matrix ``D[i, j] = EMD(X[i], X_fit[j])``; ``fit_transform``
+    returns the training matrix. When the ground cost is symmetric with a zero
+    diagonal and no negative entry (always so for ``support`` or point clouds
+    under ``metric``; checked exactly for an explicit ``ground_cost``), the
+    EMD is symmetric with a zero diagonal too, and only the n (n - 1) / 2
+    pairs above the diagonal are solved (and the diagonal, for a method whose
+    value between a sample and itself is not 0, such as entropic OT's). Otherwise
+    every ordered pair is solved, the diagonal included (symmetrise a nearly
+    symmetric ``ground_cost`` with ``(C + C.T) / 2`` to halve the work).
 
     Parameters
     ----------
@@ -55,9 +69,14 @@ class PairwiseEMDTransformer(
         Kernel bandwidth. "auto" is ``1 / median`` of the off-diagonal
         training distances (1 when that median is 0), fixed at fit time.
     %(solver_parameters)s
-    memory : str, joblib.Memory or None, default=None
-        Where to keep solved pairs across fits, keyed by the samples' content:
-        a grid search then solves each distinct pair once.
+    memory : str, pathlib.Path, joblib.Memory or None, default=None
+        A directory (or a ``joblib.Memory`` with a location) where solved
+        pairs are kept across fits and processes, in the sqlite3 file
+        ``skemd_pairs.sqlite3``: a grid search then solves each distinct pair
+        once. Pairs are keyed by the samples' content (bytes, shape, dtype),
+        the ground space and the method with its parameters; each value is
+        checksummed, and a corrupt file is reported, moved aside and rebuilt.
+        The least recently used pairs past 10 million are evicted.
     n_jobs : int, default=None
         Number of parallel jobs, as in :func:`emd_batch`.
     batch_size : int or "auto", default="auto"
@@ -99,7 +118,7 @@ class PairwiseEMDTransformer(
         "ground_cost": ["array-like", None],
         "output": [StrOptions({"distance", "kernel"})],
         "gamma": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "memory": [None, str, HasMethods(["cache"])],
+        "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         **SOLVER_CONSTRAINTS,
     }
 
@@ -171,7 +190,8 @@ class PairwiseEMDTransformer(
         Returns
         -------
         D : ndarray of shape (n_samples, n_samples)
-            Distances (zero diagonal) or kernel values.
+            Distances or kernel values; symmetric with a zero diagonal (before
+            the kernel) when the ground space is.
         """
         self._fit(X)
         D = self._training_distances()
@@ -201,16 +221,21 @@ class PairwiseEMDTransformer(
 
     def _fit(self, X):
         self._options()  # fails early on options that do not fit together
+        store_path(self.memory)  # and on a memory that cannot hold the cache
         X = self._validate_samples(X, reset=True)
         self.space_ = self._ground_space(X) if X.ndim == 2 else self.metric
         self.X_fit_ = X
 
     def _training_distances(self):
         n = len(self.X_fit_)
-        pairs = np.column_stack(np.triu_indices(n, k=1))
+        if not _symmetric(self.space_):
+            pairs = np.indices((n, n)).reshape(2, -1).T
+            return self._solve(self.X_fit_, self.X_fit_, pairs).reshape(n, n)
+        zero_diagonal = self._options().spec.zero_self_distance
+        pairs = np.column_stack(np.triu_indices(n, k=1 if zero_diagonal else 0))
         D = np.zeros((n, n))
         D[pairs[:, 0], pairs[:, 1]] = self._solve(self.X_fit_, self.X_fit_, pairs)
-        return D + D.T
+        return D + np.triu(D, k=1).T
 
     def _set_gamma(self, distances):
         if self.gamma != "auto":
@@ -230,17 +255,20 @@ class PairwiseEMDTransformer(
     def _solve(self, left, right, pairs):
         options = self._options()
         space = self.space_
-        config = (_space_key(space), options.identity)
-        cache = PairCache(self.memory, config, symmetric=True)
-        if cache.directory is None:
-            return solve_pairs(left, right, pairs, space, options)
+        path = store_path(self.memory)
+        if path is None:
+            return solve_pairs(left, right, pairs, space, options).distance
+        symmetric = _symmetric(space)
+        cache = PairCache(path, _config_key(space, options, symmetric), symmetric)
         left_keys = sample_keys(left)
         right_keys = left_keys if right is left else sample_keys(right)
-        keys = cache.pair_keys(left_keys[pairs[:, 0]], right_keys[pairs[:, 1]])
-        distance = cache.lookup(keys)
-        missing = np.flatnonzero(np.isnan(distance))
-        distance[missing] = solve_pairs(left, right, pairs[missing], space, options)
-        cache.store(keys[missing], distance[missing])
+        distance = cache.lookup(left_keys, right_keys, pairs)
+        missing = np.isnan(distance)
+        solved = solve_pairs(left, right, pairs[missing], space, options)
+        distance[missing] = solved.distance
+        # A pair that failed is not kept: solved again, it warns again.
+        kept = solved.converged
+        cache.store(left_keys, right_keys, pairs[missing][kept], solved.distance[kept])
         return distance
 
     def _validate_samples(self, X, reset):
@@ -297,10 +325,33 @@ class PairwiseEMDTransformer(
         return tags
 
 
-def _space_key(space):
+def _symmetric(space):
+    """Whether EMD(x, y) == EMD(y, x) and EMD(x, x) == 0 in ``space``.
+
+    True when the cost is exactly symmetric, non-negative and zero on its
+    diagonal (a plan's transpose then costs the same, and the identity plan
+    costs 0), as it always is for point clouds under a metric.
+    """
+    if not isinstance(space, HistogramSpace):
+        return True
+    cost = space.cost
+    return bool(
+        np.array_equal(cost, cost.T) and (cost >= 0).all() and not cost.diagonal().any()
+    )
+
+
+def _config_key(space, options, symmetric):
+    """The pair cache's key of everything but the samples that decides a value."""
+    solver = options.identity
     if isinstance(space, HistogramSpace):
-        return ("histograms", space.cost, space.line)
-    return ("clouds", space)
+        return config_key(
+            {"samples": "histograms", "solver": solver, "symmetric": symmetric},
+            cost=space.cost,
+            line=space.line,
+        )
+    return config_key(
+        {"samples": "clouds", "metric": space, "solver": solver, "symmetric": symmetric}
+    )
 
 
 def _normalised_histograms(X, whom):

@@ -4,7 +4,8 @@ Python files a warning under the line that ``stacklevel`` names and shows it
 once per line, so a warning that pointed into skemd would merge every call
 site of the user's. The line named here is the first one outside skemd,
 scikit-learn (whose wrappers, such as ``set_output``'s, and meta-estimators
-call ours) and joblib (through which scikit-learn runs them).
+call ours) and joblib (through which scikit-learn runs them). It also holds
+skemd's own warning categories.
 """
 
 import os
@@ -41,3 +42,21 @@ def warn_user(message, category):
 
 def _is_internal(filename):
     return str(Path(filename).resolve()).startswith(_INTERNAL)
+
+
+class PairCacheWarning(RuntimeWarning):
+    """The pair cache was corrupt (and rebuilt) or could not be used.
+
+    The fit goes on and its values are right: they are solved, never read
+    from a damaged store. Filter it like any warning.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from skemd import PairCacheWarning
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", PairCacheWarning)
+    ...     warnings.warn("store skipped", PairCacheWarning)
+    >>> issubclass(PairCacheWarning, RuntimeWarning)
+    True
+    """

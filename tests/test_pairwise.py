@@ -82,6 +82,54 @@ def test_digit_histograms_match_double_loop():
     np.testing.assert_allclose(D_cost, D[20:, :20], rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("memory", [False, True])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_ground_cost_with_asymmetry_or_diagonal_matches_double_loop(
+    rng, tmp_path, memory, symmetric
+):
+    # Issue #13: the upper triangle was mirrored and the diagonal set to 0.
+    C = rng.random((5, 5))
+    C = (C + C.T) / 2 if symmetric else C  # either way, a positive diagonal
+    X, Y = rng.random((7, 5)), rng.random((3, 5))
+    X[X < 0.2] = 0
+    H, G = (Z / Z.sum(axis=1, keepdims=True) for Z in (X, Y))
+    memory = tmp_path if memory else None
+    for _ in range(2):  # with memory, the second round is served by the cache
+        est = PairwiseEMDTransformer(ground_cost=C, memory=memory)
+        D = est.fit_transform(X)
+        expected = double_loop(H, H, lambda a, b: C)
+        np.testing.assert_allclose(D, expected, rtol=1e-9, atol=1e-12)
+        assert (np.diag(D) > 0.05).all()
+        assert symmetric or np.abs(D - D.T).max() > 0.05
+        new = double_loop(G, H, lambda a, b: C)
+        np.testing.assert_allclose(est.transform(Y), new, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(est.transform(X), D, rtol=1e-9, atol=1e-12)
+
+
+def test_only_symmetric_spaces_solve_the_upper_triangle_only(monkeypatch):
+    X, H, _ = digits(12)
+    solved = []
+    solve_pairs = skemd._pairwise_transformer.solve_pairs
+
+    def counting(left, right, pairs, *args):
+        solved.append(len(pairs))
+        return solve_pairs(left, right, pairs, *args)
+
+    monkeypatch.setattr(skemd._pairwise_transformer, "solve_pairs", counting)
+    C = ot.dist(GRID, GRID)
+    skewed = C.copy()
+    skewed[3, 40] += 1.0
+    D = PairwiseEMDTransformer(support=GRID).fit_transform(X)
+    np.testing.assert_array_equal(
+        PairwiseEMDTransformer(ground_cost=C).fit_transform(X), D
+    )
+    D_skewed = PairwiseEMDTransformer(ground_cost=skewed).fit_transform(X)
+    assert solved == [12 * 11 // 2, 12 * 11 // 2, 12 * 12]
+    np.testing.assert_allclose(
+        D_skewed, double_loop(H, H, lambda a, b: skewed), rtol=1e-9, atol=1e-12
+    )
+
+
 @pytest.mark.parametrize("metric", ["cityblock", "euclidean"])
 def test_histograms_on_a_line_use_the_closed_form(rng, metric, monkeypatch):
     import skemd._driver
@@ -105,8 +153,8 @@ def test_sinkhorn_method_matches_pot(rng):
     expected = np.array(
         [[ot.sinkhorn2(w, w, ot.dist(x, y), 0.1) for y in X] for x in X]
     )
-    off = ~np.eye(6, dtype=bool)
-    np.testing.assert_allclose(D[off], expected[off], rtol=1e-6)
+    np.testing.assert_allclose(D, expected, rtol=1e-6)
+    assert (np.diag(D) > 0).all()  # the entropic plan of (a, a) is not diagonal
 
 
 def test_kernel_output_and_auto_gamma(rng):
@@ -122,6 +170,7 @@ def test_kernel_output_and_auto_gamma(rng):
     assert fixed.gamma_ == 2.0
 
 
+@pytest.mark.slow
 def test_precomputed_kernel_svc_in_grid_search():
     X, _, y = digits(60)
     pipe = make_pipeline(
@@ -133,6 +182,7 @@ def test_precomputed_kernel_svc_in_grid_search():
     assert pipe.fit(X[:40], y[:40])[0].transform(X[40:]).shape == (20, 40)
 
 
+@pytest.mark.slow
 def test_two_routes_for_grid_searching_gamma(tmp_path):
     X, _, y = digits(100)
     gammas = {"distancekernel__gamma": [0.05, 0.2, 1.0]}
@@ -157,6 +207,7 @@ def test_two_routes_for_grid_searching_gamma(tmp_path):
     assert route2.best_score_ > 0.8
 
 
+@pytest.mark.slow
 def test_cache_solves_each_distinct_pair_once(tmp_path, monkeypatch):
     X, _, y = digits(30)
     solved = []

@@ -126,6 +126,9 @@ class Method:
     closed_forms : bool, default=False
         Whether the pairwise closed forms (histograms on a line) give this
         method's values.
+    zero_self_distance : bool, default=True
+        Whether its value between a sample and itself is 0 under a ground
+        cost with a zero diagonal, so pairwise matrices need not solve it.
     prepare : callable, default=no change
         ``prepare(batch, options) -> options``, run once per batch before
         solving, to resolve batch-dependent defaults.
@@ -143,6 +146,7 @@ class Method:
     chunk_cost: int = 1
     min_chunk_cells: int = 0
     closed_forms: bool = False
+    zero_self_distance: bool = True
     prepare: Callable = _unchanged
     advise: Callable = _increase_max_iter
 
@@ -185,6 +189,7 @@ METHODS = {
             plan_formats=frozenset({"dense"}),  # entropic plans have no zeros
             chunk_cost=2,  # the costs and the kernel K
             min_chunk_cells=1 << 18,
+            zero_self_distance=False,  # the entropic plan of (a, a) is not diagonal
             advise=_sinkhorn.advise,
         ),
         Method(
