@@ -171,7 +171,8 @@ def main(argv=None):
     try:
         return args.run(args)
     except _cli_solve.InputError as error:
-        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())  # always one line
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

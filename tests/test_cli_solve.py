@@ -1,5 +1,6 @@
 """``skemd solve``: results, resuming after a kill, and one-line errors."""
 
+import shutil
 import signal
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def _start_and_stop(command, partial, sig, after=30):
     return run.returncode, err, len(list(partial.glob("chunk-*.npz")))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_stopped_run_resumes_and_equals_an_uninterrupted_run(tmp_path, sig):
     rng = np.random.default_rng(7)
@@ -142,6 +144,7 @@ def test_bad_files_give_one_error_line_and_exit_code_2(tmp_path, capsys):
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
 
 
+@pytest.mark.slow
 def test_help_names_every_option():
     run = subprocess.run(_skemd("solve", "--help"), capture_output=True, text=True)
     for option in ("--a", "--b", "--plans", "--n-jobs", "--backend", "--scheduler"):
@@ -149,3 +152,18 @@ def test_help_names_every_option():
     assert "re-running the same command continues" in " ".join(run.stdout.split())
     top = subprocess.run(_skemd("--help"), capture_output=True, text=True).stdout
     assert "solve" in top and "demo" in top
+
+
+def test_a_run_is_its_inputs_content_not_their_path(stack, tmp_path, capsys):
+    out = str(tmp_path / "out.npz")
+    assert main(["solve", str(tmp_path / "M.npy"), "-o", out, "--quiet"]) == 0
+    shutil.copy(tmp_path / "M.npy", tmp_path / "moved.npy")
+    capsys.readouterr()
+    assert main(["solve", str(tmp_path / "moved.npy"), "-o", out, "--quiet"]) == 0
+    assert "already holds this run's results" in capsys.readouterr().err
+    M = stack[0][::-1].copy()  # other values: another run
+    np.save(tmp_path / "moved.npy", M)
+    assert main(["solve", str(tmp_path / "moved.npy"), "-o", out, "--quiet"]) == 0
+    assert "already holds" not in capsys.readouterr().err
+    with np.load(out) as saved:
+        np.testing.assert_array_equal(saved["distance"], emd_batch(M).distance)
