@@ -29,6 +29,7 @@ def verdicts(out):
     return found
 
 
+@pytest.mark.slow
 def test_demo_runs_and_checks_its_claims(capsys):
     assert main(SMALL) == 0
     out = capsys.readouterr().out
@@ -49,6 +50,7 @@ def _shuffled_digits(return_X_y=True):
     return X, np.random.default_rng(0).permutation(y)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", list(CLAIMS))
 def test_demo_fails_when_a_claim_fails(capsys, monkeypatch, step):
     # Break each step's data so that its claim is false, not its return value.
@@ -65,6 +67,7 @@ def test_demo_fails_when_a_claim_fails(capsys, monkeypatch, step):
     assert "1 of 3 claims FAILED." in out
 
 
+@pytest.mark.slow
 def test_module_entry_point_help():
     out = subprocess.run(
         [sys.executable, "-m", "skemd", "demo", "--help"],

@@ -29,6 +29,7 @@ def _on_cluster(fit):
         return fit()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("return_plan", [False, "dense", "sparse"])
 def test_emd_batch_is_identical_on_the_cluster(client, return_plan):
     rng = np.random.default_rng(0)
@@ -47,6 +48,7 @@ def test_emd_batch_is_identical_on_the_cluster(client, return_plan):
         assert (remote.plan != local.plan).nnz == 0
 
 
+@pytest.mark.slow
 def test_transformers_and_grid_search_run_on_the_cluster(client):
     rng = np.random.default_rng(1)
     M = rng.random((120, 8, 8))
@@ -77,6 +79,7 @@ def test_transformers_and_grid_search_run_on_the_cluster(client):
     assert len({task["worker"] for task in tasks.data}) == 2  # both workers worked
 
 
+@pytest.mark.slow
 def test_cli_solves_through_a_scheduler_address(client, tmp_path, capsys):
     M = np.random.default_rng(2).random((100, 5, 5))
     np.save(tmp_path / "M.npy", M)

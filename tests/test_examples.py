@@ -97,6 +97,7 @@ def test_every_example_has_a_promise():
     assert sorted(PROMISES) == sorted(path.name for path in EXAMPLES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_runs(path, capsys):
     import matplotlib.pyplot as plt

@@ -173,6 +173,7 @@ def test_transformer_validates_method_in_fit():
         BatchEMDTransformer(method="sinkhorn").fit(np.ones((2, 3, 3)))
 
 
+@pytest.mark.slow
 def test_grid_search_over_method_and_reg(rng):
     k, n = 60, 6
     y = np.arange(k) % 2
@@ -196,6 +197,7 @@ def test_grid_search_over_method_and_reg(rng):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(
     st.tuples(st.integers(1, 7), st.integers(1, 7)).flatmap(

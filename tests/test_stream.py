@@ -135,6 +135,7 @@ _PEAK_RSS_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_memmapped_batch_streams_in_bounded_memory(tmp_path):
     import ot
 
