@@ -76,3 +76,19 @@ def _public_emd_option(request, monkeypatch):
 @pytest.fixture
 def rng():
     return np.random.default_rng(42)
+
+
+@pytest.fixture
+def solved(monkeypatch):
+    """The number of pairs solved by each call, as the transformer solves them."""
+    from skemd import _pairwise_transformer
+
+    counts = []
+    solve_pairs = _pairwise_transformer.solve_pairs
+
+    def counting(left, right, pairs, *args):
+        counts.append(len(pairs))
+        return solve_pairs(left, right, pairs, *args)
+
+    monkeypatch.setattr(_pairwise_transformer, "solve_pairs", counting)
+    return counts

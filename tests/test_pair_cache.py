@@ -29,20 +29,6 @@ GRID = np.indices((8, 8)).reshape(2, -1).T.astype(float)
 
 
 @pytest.fixture
-def solved(monkeypatch):
-    """The number of pairs solved by each call, as the transformer solves them."""
-    counts = []
-    solve_pairs = skemd._pairwise_transformer.solve_pairs
-
-    def counting(left, right, pairs, *args):
-        counts.append(len(pairs))
-        return solve_pairs(left, right, pairs, *args)
-
-    monkeypatch.setattr(skemd._pairwise_transformer, "solve_pairs", counting)
-    return counts
-
-
-@pytest.fixture
 def no_cache_warnings():
     with warnings.catch_warnings():
         warnings.simplefilter("error", PairCacheWarning)
