@@ -5,6 +5,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ._driver import check_result_fits, solve_batch
 from ._options import BATCH_CONSTRAINTS, SolverOptions, document_solver_parameters
+from ._solvers import DEFAULT_METHOD
 from ._validation import check_batch
 
 
@@ -20,7 +21,7 @@ def emd_batch(
     *,
     return_plan=False,
     out=None,
-    method="exact",
+    method=DEFAULT_METHOD,
     reg=None,
     tol=None,
     max_iter=None,

@@ -5,8 +5,9 @@ from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._driver import solve_batch
+from ._driver import check_problems, solve_batch
 from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
+from ._solvers import DEFAULT_METHOD
 from ._validation import check_batch
 
 
@@ -91,7 +92,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         a=None,
         b=None,
         sparse_output=False,
-        method="exact",
+        method=DEFAULT_METHOD,
         reg=None,
         tol=None,
         max_iter=None,
@@ -192,6 +193,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         X = self._validate_costs(X, reset=reset)
         equal_mass = options.spec.needs_equal_mass
         batch = check_batch(X, *self._marginals(a, b), equal_mass=equal_mass, name="X")
+        check_problems(batch, options)
         return options, batch
 
     def _validate_costs(self, X, reset):

@@ -105,6 +105,24 @@ def _physical_memory():
         return np.inf
 
 
+def check_problems(batch, options):
+    """Raise, before anything is solved, if the method cannot solve a problem.
+
+    Parameters
+    ----------
+    batch : ProblemBatch
+        The validated problems.
+    options : SolverOptions
+        The method and its parameters.
+
+    Raises
+    ------
+    ValueError
+        From the method's ``check``, naming the problem.
+    """
+    options.spec.check(batch, options)
+
+
 def solve_batch(batch, options, out=None):
     """Solve a validated :class:`~skemd._validation.ProblemBatch`.
 
@@ -122,6 +140,7 @@ def solve_batch(batch, options, out=None):
     result : EMDResult
         Distances, flags and plans, in the format ``options.plan``.
     """
+    check_problems(batch, options)
     k = len(batch)
     distance = _check_out(out, k)
     converged = np.empty(k, dtype=bool)
@@ -141,7 +160,7 @@ def solve_batch(batch, options, out=None):
 
 
 def iter_results(batch, options, *, bounds=None, ordered=True, on_chunk=None):
-    """Yield ``(rows, EMDResult)`` for each chunk of ``batch`` as it is solved.
+    """Check ``batch`` now, then solve it chunk by chunk as a generator.
 
     Parameters
     ----------
@@ -157,15 +176,21 @@ def iter_results(batch, options, *, bounds=None, ordered=True, on_chunk=None):
     on_chunk : callable, default=None
         ``on_chunk(rows, result)``, run by the worker that solved a chunk.
 
-    Yields
-    ------
-    rows, result : slice, EMDResult
-        A chunk's problems and their results. After the last, one warning
+    Returns
+    -------
+    chunks : generator of tuple of (slice, EMDResult)
+        Each chunk's problems and their results. After the last, one warning
         covers the problems that failed.
     """
-    converged, finite = [], []
+    check_problems(batch, options)
     task = functools.partial(_solve_and_hand_over, on_chunk=on_chunk)
     chunks = _solve_chunks(batch, options, task=task, bounds=bounds, ordered=ordered)
+    return _gather_flags(chunks, batch, options)
+
+
+def _gather_flags(chunks, batch, options):
+    """Yield the chunks' results; then warn once about those that failed."""
+    converged, finite = [], []
     for (start, stop), result in chunks:
         converged.append(result.converged)
         finite.append(np.isfinite(result.distance))
@@ -215,7 +240,9 @@ def solve_pairs(left, right, pairs, space, options):
     distance = np.empty(len(pairs))
     converged = np.ones(len(pairs), dtype=bool)
     if len(pairs):
-        options = spec.prepare(pair_problems(left, right, pairs[:1], space), options)
+        first = pair_problems(left, right, pairs[:1], space)
+        check_problems(first, options)
+        options = spec.prepare(first, options)
     cells = left.shape[1] * right.shape[1]
     chunks = map_chunks(
         _solve_pair_chunk,
@@ -346,35 +373,28 @@ def _warn_failures(converged, finite, options, costs):
     if not failed.any():
         return
     k = converged.size
-    overflow = failed & ~finite
-    slow = np.flatnonzero(failed & ~overflow)
+    overflow = np.flatnonzero(failed & ~finite)
+    slow = np.flatnonzero(failed & finite)
+    max_iter = options.get("max_iter")
+    within = "" if max_iter is None else f" within max_iter={max_iter}"
     messages = []
-    if overflow.any():
-        messages.append(
-            f"{_count(overflow)} of {k} problems have a non-finite cost "
-            f"({_indices(overflow)}): their costs overflow float64; rescale them."
-        )
-    if slow.size:
-        max_iter = options.get("max_iter")
-        within = "" if max_iter is None else f" within max_iter={max_iter}"
-        advice = options.spec.advise(
-            options, [costs(i) for i in slow[:_SHOWN_FAILURES]]
-        )
-        messages.append(
-            f"{slow.size} of {k} problems did not converge{within} "
-            f"({_indices(slow)}). {advice}"
-        )
+    for which, what in (
+        (overflow, "have a non-finite cost"),
+        (slow, "did not converge" + within),
+    ):
+        if which.size:
+            advice = options.spec.advise(
+                options, [costs(i) for i in which[:_SHOWN_FAILURES]]
+            )
+            messages.append(
+                f"{which.size} of {k} problems {what} ({_indices(which)}). {advice}"
+            )
     warn_user(
         " ".join(messages) + " Their results are flagged in `converged`.",
         ConvergenceWarning,
     )
 
 
-def _count(mask):
-    return int(np.count_nonzero(mask))
-
-
 def _indices(which):
-    which = np.flatnonzero(which) if which.dtype == bool else which
     shown = ", ".join(map(str, which[:_SHOWN_FAILURES]))
     return f"indices {shown}{', ...' if which.size > _SHOWN_FAILURES else ''}"

@@ -23,6 +23,7 @@ from ._driver import solve_pairs
 from ._ground import METRICS, HistogramSpace
 from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
 from ._pair_cache import PairCache, config_key, sample_keys, store_path
+from ._solvers import DEFAULT_METHOD
 
 
 @document_solver_parameters
@@ -48,8 +49,8 @@ class PairwiseEMDTransformer(
     diagonal and no negative entry (always so for ``support`` or point clouds
     under ``metric``; checked exactly for an explicit ``ground_cost``), the
     EMD is symmetric with a zero diagonal too, and only the n (n - 1) / 2
-    pairs above the diagonal are solved (and the diagonal, for a method whose
-    value between a sample and itself is not 0, such as entropic OT's). Otherwise
+    pairs above the diagonal are solved, unless the method's values are not
+    exactly symmetric (entropic OT's are symmetric only to ``tol``). Otherwise
     every ordered pair is solved, the diagonal included (symmetrise a nearly
     symmetric ``ground_cost`` with ``(C + C.T) / 2`` to halve the work).
 
@@ -130,7 +131,7 @@ class PairwiseEMDTransformer(
         ground_cost=None,
         output="distance",
         gamma="auto",
-        method="exact",
+        method=DEFAULT_METHOD,
         reg=None,
         tol=None,
         max_iter=None,
@@ -228,14 +229,17 @@ class PairwiseEMDTransformer(
 
     def _training_distances(self):
         n = len(self.X_fit_)
-        if not _symmetric(self.space_):
+        if not self._symmetric(self._options()):
             pairs = np.indices((n, n)).reshape(2, -1).T
             return self._solve(self.X_fit_, self.X_fit_, pairs).reshape(n, n)
-        zero_diagonal = self._options().spec.zero_self_distance
-        pairs = np.column_stack(np.triu_indices(n, k=1 if zero_diagonal else 0))
+        pairs = np.column_stack(np.triu_indices(n, k=1))
         D = np.zeros((n, n))
         D[pairs[:, 0], pairs[:, 1]] = self._solve(self.X_fit_, self.X_fit_, pairs)
-        return D + np.triu(D, k=1).T
+        return D + D.T
+
+    def _symmetric(self, options):
+        """Whether d(x, y) == d(y, x) and d(x, x) == 0, exactly."""
+        return options.spec.symmetric_pairs and _symmetric(self.space_)
 
     def _set_gamma(self, distances):
         if self.gamma != "auto":
@@ -258,7 +262,7 @@ class PairwiseEMDTransformer(
         path = store_path(self.memory)
         if path is None:
             return solve_pairs(left, right, pairs, space, options).distance
-        symmetric = _symmetric(space)
+        symmetric = self._symmetric(options)
         cache = PairCache(path, _config_key(space, options, symmetric), symmetric)
         left_keys = sample_keys(left)
         right_keys = left_keys if right is left else sample_keys(right)
@@ -326,7 +330,7 @@ class PairwiseEMDTransformer(
 
 
 def _symmetric(space):
-    """Whether EMD(x, y) == EMD(y, x) and EMD(x, x) == 0 in ``space``.
+    """Whether the exact EMD is symmetric with a zero diagonal in ``space``.
 
     True when the cost is exactly symmetric, non-negative and zero on its
     diagonal (a plan's transpose then costs the same, and the identity plan

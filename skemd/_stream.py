@@ -4,6 +4,7 @@ from sklearn.utils._param_validation import validate_params
 
 from ._driver import iter_results
 from ._options import BATCH_CONSTRAINTS, SolverOptions, document_solver_parameters
+from ._solvers import DEFAULT_METHOD
 from ._validation import check_batch
 
 
@@ -23,7 +24,7 @@ def iter_emd_batch(
     b=None,
     *,
     return_plan=False,
-    method="exact",
+    method=DEFAULT_METHOD,
     reg=None,
     tol=None,
     max_iter=None,

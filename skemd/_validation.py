@@ -62,6 +62,11 @@ class ProblemBatch:
         parts = [*parts, self.a, self.b]
         return sys.getsizeof(object()) + sum(_nbytes(part) for part in parts)
 
+    def masses(self):
+        """Return the masses of ``a`` and ``b``, each of shape (k,)."""
+        k = len(self)
+        return _masses(self.a, k, "a"), _masses(self.b, k, "b")
+
     def marginal_rows(self):
         """Return the marginals of a dense batch as (k, n) and (k, m) rows.
 

@@ -1,5 +1,6 @@
 """``skemd solve``: results, resuming after a kill, and one-line errors."""
 
+import re
 import shutil
 import signal
 import subprocess
@@ -81,8 +82,11 @@ def test_stopped_run_resumes_and_equals_an_uninterrupted_run(tmp_path, sig):
     assert 30 <= saved < 120 and not out.exists()
     if sig == signal.SIGINT:
         assert code == 130 and "re-run the same command to resume" in err
-        # Workers save their chunks as they finish them: none is lost finished.
-        assert "successfully executed  but not used" not in err
+        # Workers save their chunks as they finish them, so only the chunks in
+        # flight (one per worker) can finish unseen by the interrupted main
+        # thread, saved all the same; before worker-side saves, 15 to 43 did.
+        unused = re.search(r"(\d+) tasks have been successfully executed", err)
+        assert unused is None or int(unused.group(1)) <= 2
 
     resumed = subprocess.run(
         _skemd(*command, "-o", out), capture_output=True, text=True, check=True

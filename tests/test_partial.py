@@ -153,3 +153,21 @@ def test_cli(tmp_path, rng):
     expected = emd_batch(M, a, b, method="partial", method_params={"mass": 0.1})
     with np.load(out) as saved:
         np.testing.assert_array_equal(saved["distance"], expected.distance)
+
+
+def test_too_much_mass_fails_at_every_entry_point_before_solving(rng, tmp_path, capsys):
+    M, a = rng.random((3, 4, 4)), np.ones((3, 4))
+    options = {"method": "partial", "method_params": {"mass": 5.0}}
+    with pytest.raises(ValueError, match=r"Problem 0: mass=5\.0 exceeds"):
+        iter_emd_batch(M, a, a, **options)  # raised by the call, not by next()
+    with pytest.raises(ValueError, match=r"Problem 0: mass=5\.0 exceeds"):
+        BatchEMDTransformer(**options).fit(M, a=a, b=a)
+    np.save(tmp_path / "M.npy", M)
+    np.save(tmp_path / "a.npy", a)
+    out = tmp_path / "out.npz"
+    argv = ["solve", str(tmp_path / "M.npy"), "--a", str(tmp_path / "a.npy")]
+    argv += ["--b", str(tmp_path / "a.npy"), "-o", str(out), "--quiet"]
+    assert main([*argv, "--method", "partial", "--param", "mass=5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mass=5 exceeds" in err[0]
+    assert not out.exists() and not (tmp_path / "out.npz.partial").exists()

@@ -69,7 +69,7 @@ def _solve_one(a, b, M, mass, max_iter):
     return plan, (plan * M).sum(), converged
 
 
-def prepare(batch, options):
+def check(batch, options):
     """Check, before solving, that ``mass`` fits every problem.
 
     Parameters
@@ -79,11 +79,6 @@ def prepare(batch, options):
     options : SolverOptions
         The options.
 
-    Returns
-    -------
-    options : SolverOptions
-        ``options``, unchanged.
-
     Raises
     ------
     ValueError
@@ -92,8 +87,8 @@ def prepare(batch, options):
     """
     mass = options["mass"]
     if mass is None or len(batch) == 0:
-        return options
-    smaller = np.minimum(_masses(batch.a, batch), _masses(batch.b, batch))
+        return
+    smaller = np.minimum(*batch.masses())
     over = np.flatnonzero(mass > smaller * (1 + _MASS_RTOL))
     if over.size:
         i = over[0]
@@ -101,12 +96,3 @@ def prepare(batch, options):
             f"Problem {i}: mass={mass!r} exceeds the smaller of its masses "
             f"({float(smaller[i])!r}); partial transport cannot move more than that."
         )
-    return options
-
-
-def _masses(w, batch):
-    if w is None:
-        return np.ones(len(batch))
-    if isinstance(w, list):
-        return np.array([wi.sum() for wi in w])
-    return np.broadcast_to(w.sum(axis=-1), len(batch))

@@ -87,6 +87,10 @@ def shared(name, default, doc):
     return Parameter(SHARED_PARAMETERS[name].constraints, default, doc)
 
 
+def _no_check(batch, options):
+    pass
+
+
 def _unchanged(batch, options):
     return options
 
@@ -126,9 +130,15 @@ class Method:
     closed_forms : bool, default=False
         Whether the pairwise closed forms (histograms on a line) give this
         method's values.
-    zero_self_distance : bool, default=True
-        Whether its value between a sample and itself is 0 under a ground
-        cost with a zero diagonal, so pairwise matrices need not solve it.
+    symmetric_pairs : bool, default=True
+        Whether, under a symmetric ground cost with a zero diagonal, its value
+        is exactly symmetric in the two samples and 0 between a sample and
+        itself, so that pairwise matrices solve only the pairs above the
+        diagonal.
+    check : callable, default=no check
+        ``check(batch, options)`` raises ValueError, naming the problem, if
+        the options do not suit a problem of the batch; run by every entry
+        point before anything is solved.
     prepare : callable, default=no change
         ``prepare(batch, options) -> options``, run once per batch before
         solving, to resolve batch-dependent defaults.
@@ -146,7 +156,8 @@ class Method:
     chunk_cost: int = 1
     min_chunk_cells: int = 0
     closed_forms: bool = False
-    zero_self_distance: bool = True
+    symmetric_pairs: bool = True
+    check: Callable = _no_check
     prepare: Callable = _unchanged
     advise: Callable = _increase_max_iter
 
@@ -169,7 +180,9 @@ METHODS = {
                     [Interval(Integral, 0, None, closed="left"), None],
                     None,
                     "The largest n of a uniform square problem solved as an "
-                    "assignment; None measures which solver is faster above 100.",
+                    "assignment; None measures which solver is faster above 100 "
+                    "(both are exact, but tied plans and the last bits can then "
+                    "differ between runs: set it for bit-for-bit reruns).",
                 ),
             },
             closed_forms=True,
@@ -189,13 +202,16 @@ METHODS = {
             plan_formats=frozenset({"dense"}),  # entropic plans have no zeros
             chunk_cost=2,  # the costs and the kernel K
             min_chunk_cells=1 << 18,
-            zero_self_distance=False,  # the entropic plan of (a, a) is not diagonal
+            # The entropic plan of (a, a) is not diagonal, and POT's stopping
+            # rule checks only the target marginal: symmetric only to tol.
+            symmetric_pairs=False,
             advise=_sinkhorn.advise,
         ),
         Method(
             name="partial",
             summary="Exact partial transport of a total mass ``mass`` between "
-            "weights of any masses, as ``ot.partial.partial_wasserstein2``.",
+            "weights of any masses, as ``ot.partial.partial_wasserstein2`` "
+            "with ``m=mass``.",
             solve=_partial.solve_partial,
             parameters={
                 "max_iter": shared("max_iter", 100_000, "network simplex pivots"),
@@ -207,7 +223,7 @@ METHODS = {
                 ),
             },
             needs_equal_mass=False,
-            prepare=_partial.prepare,
+            check=_partial.check,
             advise=_exact.advise,
         ),
     ]

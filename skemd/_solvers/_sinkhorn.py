@@ -95,7 +95,7 @@ class _Result:
 
     def __init__(self, M, plans):
         self.M, self.plans = M, plans
-        self.cost = np.empty(len(M))
+        self.cost = np.full(len(M), np.nan)  # what never finishes stays NaN
         self.converged = np.zeros(len(M), dtype=bool)
 
     def finish(self, positions, state, mask, converged):
