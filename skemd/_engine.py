@@ -146,6 +146,12 @@ def map_chunks(
     """
     if not bounds:
         return
+    extra = chunk_kwargs or (lambda start, stop: {})
+    if len(bounds) == 1 and not verbose and shares_memory():
+        # One chunk needs no dispatch, and joblib's generators poll for it.
+        (start, stop) = bounds[0]
+        yield bounds[0], solve(batch[start:stop], **kwargs, **extra(start, stop))
+        return
     # A chunk is already a worthwhile task: joblib must not batch chunks
     # together, and dispatching one chunk per free worker keeps few chunks'
     # data in flight (it is what a process or cluster backend holds in memory).
@@ -157,7 +163,6 @@ def map_chunks(
         batch_size=1,
         pre_dispatch="n_jobs",
     )
-    extra = chunk_kwargs or (lambda start, stop: {})
     yield from parallel(
         delayed(_solve_tagged)(
             solve, (start, stop), batch[start:stop], **kwargs, **extra(start, stop)

@@ -8,13 +8,12 @@ pairs are unordered) and a **pair key** (the two samples' digests of dtype,
 shape and bytes; sorted when the space is symmetric, else row sample first)
 and holds a **checksum** over keys and value. A checksum mismatch, like a
 file sqlite finds malformed, marks the store corrupt: it is named in a
-warning, moved aside and replaced by an empty one; none of its values is
-used. Writes are transactions in a WAL journal (concurrent processes; a
-process killed mid-write leaves the last commit), lookups query the keys
-they need in batches (memory never grows with the store), and the least
-recently used rows past :data:`MAX_ENTRIES` are evicted. A store that cannot
-be used (locked past :data:`BUSY_TIMEOUT`, unwritable) costs a warning and
-its pairs are solved without it. Nothing read is unpickled.
+warning, moved aside and replaced; none of its values is used. Writes are
+transactions in a WAL journal (concurrent processes; a killed process leaves
+the last commit), lookups query the keys they need in batches (memory never
+grows with the store), and the least recently used rows past
+:data:`MAX_ENTRIES` are evicted. A store that cannot be used (locked,
+unwritable) costs a warning. Nothing read is unpickled.
 """
 
 import hashlib
@@ -185,25 +184,25 @@ class PairCache:
         distance : ndarray of shape (n_pairs,)
             Stored distances, NaN for the pairs not stored.
         """
-        if len(pairs) == 0:
-            return np.empty(0)
+        keys = self._pair_keys(left_keys, right_keys, pairs)
+        distance = np.full(len(pairs), np.nan)
 
         def read(db):
-            distance, used = np.full(len(pairs), np.nan), []
-            for start in range(0, len(pairs), BATCH):
-                batch = pairs[start : start + BATCH]
-                keys = self._pair_keys(left_keys, right_keys, batch)
-                found = self._select(db, keys, used)
-                distance[start : start + len(keys)] = [
-                    found.get(key, np.nan) for key in keys
+            used = []
+            for start in range(0, len(keys), BATCH):
+                batch = keys[start : start + BATCH]
+                found = self._select(db, batch, used)
+                distance[start : start + len(batch)] = [
+                    found.get(key, np.nan) for key in batch
                 ]
-                if len(used) >= WRITE_BATCH or start + BATCH >= len(pairs):
+                if len(used) >= WRITE_BATCH or start + BATCH >= len(keys):
                     now = time.time_ns()
                     self._write(db, _TOUCH, [(self.config, k, now) for k in used])
                     used.clear()
-            return distance
 
-        return self._run(read, np.full(len(pairs), np.nan))
+        if len(keys):
+            self._run(read, None)
+        return distance
 
     def store(self, left_keys, right_keys, pairs, values):
         """Store the pairs' finite ``values``, evicting past :data:`MAX_ENTRIES`.
@@ -226,13 +225,13 @@ class PairCache:
         return self.config, key, value, checksum, time.time_ns()
 
     def _pair_keys(self, left_keys, right_keys, pairs):
-        keys = []
-        for i, j in pairs.tolist():
-            left, right = left_keys[i], right_keys[j]
-            if self.symmetric and right < left:
-                left, right = right, left
-            keys.append(left + right)
-        return keys
+        size = f"S{_KEY_BYTES}"
+        keys = np.empty((len(pairs), 2), dtype=size)
+        keys[:, 0] = np.asarray(left_keys, dtype=size)[pairs[:, 0]]
+        keys[:, 1] = np.asarray(right_keys, dtype=size)[pairs[:, 1]]
+        if self.symmetric:
+            keys.sort(axis=1)
+        return keys.view(f"S{2 * _KEY_BYTES}").ravel().tolist()
 
     def _select(self, db, keys, used):
         """The checked ``{pair key: distance}`` of the stored ``keys``.

@@ -50,27 +50,12 @@ def assert_optimal_plans(plans, M, a, b, distance):
         np.testing.assert_allclose((G * Mi).sum(), distance[i], rtol=1e-9, atol=1e-15)
 
 
-def pytest_addoption(parser):
-    parser.addoption(
-        "--public-emd",
-        action="store_true",
-        help="solve with POT's public ot.emd instead of the lean emd_c route: "
-        "the fallback for a POT whose private signature skemd does not know",
-    )
-
-
 def force_public_emd(monkeypatch):
     """Route every network simplex solve in this process through ``ot.emd``."""
     from skemd._solvers import _simplex
 
     public = _simplex.on_nonnegative_costs(_simplex.solve_public)
     monkeypatch.setattr(_simplex, "solve_one", public)
-
-
-@pytest.fixture(autouse=True)
-def _public_emd_option(request, monkeypatch):
-    if request.config.getoption("--public-emd"):
-        force_public_emd(monkeypatch)
 
 
 @pytest.fixture

@@ -118,8 +118,8 @@ def test_non_convergence_is_flagged_and_warned_once(rng):
     M[3] = np.ones((1, 1))
     with pytest.warns(ConvergenceWarning) as record:
         res = emd_batch(M, max_iter=2, n_jobs=2, batch_size=2)
-    assert len([w for w in record if w.category is ConvergenceWarning]) == 1
-    message = str(record[0].message)
+    (warning,) = [w for w in record if w.category is ConvergenceWarning]
+    message = str(warning.message)
     assert "11 of 12 problems did not converge within max_iter=2" in message
     assert "(indices 0, 1, 2, 4, 5, 6, 7, 8, 9, 10, ...)" in message
     np.testing.assert_array_equal(res.converged, np.arange(12) == 3)
