@@ -1,19 +1,15 @@
 """The pair cache: solved pair distances, in one sqlite3 file shared by all fits.
 
 This module owns the store behind ``PairwiseEMDTransformer(memory=...)``,
-``<memory>/skemd_pairs.sqlite3``: its keys, integrity checks and size limit.
-A row is keyed by a **configuration key** (a digest of what decides a
-distance besides the samples: ground space, method and parameters, whether
-pairs are unordered) and a **pair key** (the two samples' digests of dtype,
-shape and bytes; sorted when the space is symmetric, else row sample first)
-and holds a **checksum** over keys and value. A checksum mismatch, like a
-file sqlite finds malformed, marks the store corrupt: it is named in a
-warning, moved aside and replaced; none of its values is used. Writes are
-transactions in a WAL journal (concurrent processes; a killed process leaves
-the last commit), lookups query the keys they need in batches (memory never
-grows with the store), and the least recently used rows past
-:data:`MAX_ENTRIES` are evicted. A store that cannot be used (locked,
-unwritable) costs a warning. Nothing read is unpickled.
+``<memory>/skemd_pairs.sqlite3``. A row is keyed by a **configuration key**
+(ground space, method, parameters, symmetry) and a **pair key** (the samples'
+digests of dtype, shape and bytes; sorted when symmetric) and holds a
+**checksum**. A mismatch, or a file sqlite finds malformed, marks the store
+corrupt: it is named in a warning, moved aside and replaced; none of its
+values is used. Writes are WAL transactions (concurrent processes; a killed
+one leaves the last commit); lookups query the store in batches after a
+bounded memo of this process's recent pairs; the least recently used rows
+past :data:`MAX_ENTRIES` are evicted. Nothing read is unpickled.
 """
 
 import hashlib
@@ -37,13 +33,13 @@ MAX_ENTRIES = 10_000_000
 BUSY_TIMEOUT = 60.0
 #: Keys per lookup query (sqlite allows at least 999 parameters per statement).
 BATCH = 500
-#: Rows per write transaction: each page it changes is written once, but
-#: other writers wait for it.
+#: Rows per write transaction (other writers wait for it).
 WRITE_BATCH = 20_000
-#: A hit on a row used less than this long ago (ns) is not written again: the
-#: least recently used are evicted at this resolution.
+#: A hit on a row used less than this long ago (ns) is not recorded again.
 FRESH = 60 * 10**9
-
+#: Pairs this process has checked or written, kept for repeated lookups.
+RECENT_ENTRIES = 100_000
+_RECENT = {}  # (store path, config) -> {pair key: distance}, oldest first
 _KEY_BYTES = 16
 _APPLICATION_ID = 0x736B6D64  # "skmd", in the sqlite header
 _SCHEMA_VERSION = 1
@@ -185,22 +181,23 @@ class PairCache:
             Stored distances, NaN for the pairs not stored.
         """
         keys = self._pair_keys(left_keys, right_keys, pairs)
-        distance = np.full(len(pairs), np.nan)
+        recent = _RECENT.get((self.path, self.config), {})
+        distance = np.array([recent.get(key, np.nan) for key in keys])
+        todo = np.flatnonzero(np.isnan(distance))
 
         def read(db):
             used = []
-            for start in range(0, len(keys), BATCH):
-                batch = keys[start : start + BATCH]
-                found = self._select(db, batch, used)
-                distance[start : start + len(batch)] = [
-                    found.get(key, np.nan) for key in batch
-                ]
-                if len(used) >= WRITE_BATCH or start + BATCH >= len(keys):
+            for start in range(0, todo.size, BATCH):
+                rows = todo[start : start + BATCH]
+                found = self._select(db, [keys[i] for i in rows], used)
+                distance[rows] = [found.get(keys[i], np.nan) for i in rows]
+                self._remember(found)
+                if len(used) >= WRITE_BATCH or start + BATCH >= todo.size:
                     now = time.time_ns()
                     self._write(db, _TOUCH, [(self.config, k, now) for k in used])
                     used.clear()
 
-        if len(keys):
+        if todo.size:
             self._run(read, None)
         return distance
 
@@ -216,9 +213,20 @@ class PairCache:
                 rows = keep[start : start + WRITE_BATCH]
                 keys = self._pair_keys(left_keys, right_keys, pairs[rows])
                 self._write(db, _INSERT, [*map(self._row, keys, values[rows].tolist())])
+                self._remember(dict(zip(keys, values[rows].tolist(), strict=True)))
 
         if keep.size:
             self._run(write, None)
+
+    def _remember(self, found):
+        """Keep checked or stored values in memory, up to :data:`RECENT_ENTRIES`."""
+        _RECENT.setdefault((self.path, self.config), {}).update(found)
+        while sum(map(len, _RECENT.values())) > RECENT_ENTRIES:
+            oldest = next(iter(_RECENT.values()))
+            for key in list(oldest)[: max(1, len(oldest) // 2)]:
+                del oldest[key]
+            if not oldest:
+                del _RECENT[next(iter(_RECENT))]
 
     def _row(self, key, value):
         checksum = _checksum(self.config, key, value)

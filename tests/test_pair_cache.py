@@ -92,6 +92,7 @@ def test_keys_cover_method_parameters_and_ground_space(
     D = PairwiseEMDTransformer(memory=tmp_path, **second).fit_transform(X)
     alone = sum(solved)  # with an empty store
     shutil.rmtree(tmp_path)
+    skemd._pair_cache._RECENT.clear()  # and this process's memo of that store
     PairwiseEMDTransformer(memory=tmp_path, **first).fit_transform(X)
     solved.clear()
     D = PairwiseEMDTransformer(memory=tmp_path, **second).fit_transform(X)
@@ -113,7 +114,9 @@ def test_asymmetric_pairs_are_keyed_by_direction(rng, tmp_path, solved):
 
 
 @pytest.mark.slow
-def test_process_memory_does_not_grow_with_the_store(rng, tmp_path):
+def test_process_memory_does_not_grow_with_the_store(rng, tmp_path, monkeypatch):
+    monkeypatch.setattr(skemd._pair_cache, "RECENT_ENTRIES", 1000)  # the memo's cap
+
     # Histograms on a line use the closed form: the fits cost the cache only.
     def fit():
         X = rng.random((100, 10))
@@ -135,6 +138,7 @@ def test_process_memory_does_not_grow_with_the_store(rng, tmp_path):
 
 def test_size_cap_evicts_the_least_recently_used(rng, tmp_path, monkeypatch):
     monkeypatch.setattr(skemd._pair_cache, "MAX_ENTRIES", 20)
+    monkeypatch.setattr(skemd._pair_cache, "RECENT_ENTRIES", 0)  # every use recorded
     monkeypatch.setattr(skemd._pair_cache, "FRESH", 0)  # record every use
     path = tmp_path / FILENAME
     cache = PairCache(path, b"config", symmetric=True)
@@ -204,6 +208,7 @@ def test_corrupt_store_is_named_moved_aside_and_rebuilt(
     path = tmp_path / FILENAME
     assert not os.path.exists(f"{path}-wal")  # all in the file damaged next
     damage(path)
+    skemd._pair_cache._RECENT.clear()  # as a new process would: read from disk
     solved.clear()
     with pytest.warns(PairCacheWarning, match=reason) as record:
         D = PairwiseEMDTransformer(memory=tmp_path).fit_transform(X)
@@ -213,6 +218,7 @@ def test_corrupt_store_is_named_moved_aside_and_rebuilt(
     assert str(path) in str(warning.message)
     assert warning.filename == __file__  # the user's line
     assert os.path.exists(f"{path}.corrupt")
+    skemd._pair_cache._RECENT.clear()
     solved.clear()
     with warnings.catch_warnings():
         warnings.simplefilter("error", PairCacheWarning)
