@@ -62,19 +62,19 @@ def solve_chunk(chunk, options, out=None):
            [0.5, 0. ]])
     """
     solve = METHODS[options.method].solve
-    if chunk.ragged:
-        return _solve_ragged(chunk, options, solve)
-    M = np.ascontiguousarray(chunk.costs, dtype=np.float64)
-    c, n, m = M.shape
-    A, B = chunk.marginal_rows()
-    plans = plan_sink(options.plan, c, n, m, out)
     with np.errstate(over="ignore"):  # an overflowed cost is reported as such
-        distance, converged = solve(M, A, B, plans, options)
-    return ChunkResult(distance, converged & np.isfinite(distance), plans.result())
+        if chunk.ragged:
+            distance, converged, plan = _solve_ragged(chunk, options, solve)
+        else:
+            M = np.ascontiguousarray(chunk.costs, dtype=np.float64)
+            plans = plan_sink(options.plan, *M.shape, out)
+            distance, converged = solve(M, *chunk.marginal_rows(), plans, options)
+            plan = plans.result()
+    return ChunkResult(distance, converged & np.isfinite(distance), plan)
 
 
 def _solve_ragged(chunk, options, solve):
-    """Solve a ragged chunk one problem at a time."""
+    """Solve a ragged chunk one problem at a time; plans come as a list."""
     k = len(chunk)
     distance = np.empty(k)
     converged = np.empty(k, dtype=bool)
@@ -84,13 +84,11 @@ def _solve_ragged(chunk, options, solve):
         A = np.full(n, 1.0 / n) if chunk.a is None else chunk.a[i]
         B = np.full(m, 1.0 / m) if chunk.b is None else chunk.b[i]
         sink = plan_sink(options.plan and "dense", 1, n, m)
-        with np.errstate(over="ignore"):
-            distance[i : i + 1], converged[i : i + 1] = solve(
-                M[None], A[None], B[None], sink, options
-            )
+        distance[i : i + 1], converged[i : i + 1] = solve(
+            M[None], A[None], B[None], sink, options
+        )
         if options.plan == "dense":
             plans.append(sink.result()[0])
         elif options.plan == "sparse":
             plans.append(sparse.csr_array(sink.result()[0]))
-    converged &= np.isfinite(distance)
-    return ChunkResult(distance, converged, plans if options.plan else None)
+    return distance, converged, plans if options.plan else None
