@@ -176,7 +176,7 @@ def main(argv=None):
         return 2
     except KeyboardInterrupt:
         print(
-            f"\n{parser.prog}: interrupted; re-run the same command to resume.",
+            f"{parser.prog}: interrupted; re-run the same command to resume.",
             file=sys.stderr,
         )
         return 130

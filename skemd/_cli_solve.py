@@ -22,7 +22,7 @@ from ._checkpoint import Checkpoint, CorruptCheckpoint, OutputBusy, locked
 from ._engine import chunk_bounds
 from ._memmap import release_pages
 from ._options import SolverOptions
-from ._progress import ProgressBar
+from ._progress import progress_bar
 from ._solvers import DEFAULT_METHOD, METHODS
 from ._stream import iter_emd_batch
 
@@ -171,19 +171,15 @@ def _solve_pending(M, a, b, args, bounds, run):
     except ValueError as error:
         raise InputError(str(error)) from None
     run.open()
-    bar = None
-    if not args.quiet:
-        bar = ProgressBar(len(M), done=sum(stop - start for start, stop in done))
+    solved = sum(stop - start for start, stop in done)
+    bar = progress_bar(len(M), verbose=not args.quiet, initial=solved)
     # Convergence is reported once, from the saved flags of every chunk.
-    with warnings.catch_warnings():
+    with bar, warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         for rows, res in chunks:
             if not run.saved(rows):  # a remote worker could not save it
                 run.save_result(rows, res)
-            if bar is not None:
-                bar.advance(rows.stop - rows.start)
-    if bar is not None:
-        bar.close()
+            bar.update(rows.stop - rows.start)
     return len(pending)
 
 

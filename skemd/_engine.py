@@ -5,14 +5,18 @@ one task per problem costs more in dispatch than a small problem costs to
 solve. Tasks go through :class:`sklearn.utils.parallel.Parallel`, which
 honours ``n_jobs``, ``joblib.parallel_config`` and sklearn's global config.
 Threads are preferred because POT's compiled solver releases the GIL; any
-backend the caller configures is used instead.
+backend the caller configures is used instead. A progress bar, when asked
+for, advances here as the chunks' results arrive.
 """
 
 import math
+from contextlib import closing
 
 from joblib import effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.utils.parallel import Parallel, delayed
+
+from ._progress import joblib_verbosity, progress_bar
 
 # More chunks than workers balances uneven problems; a cap on the cells of a
 # chunk (8 MB of float64 costs) bounds the memory a chunk takes while it is in
@@ -101,6 +105,7 @@ def map_chunks(
     *,
     n_jobs=None,
     verbose=0,
+    unit="problems",
     chunk_kwargs=None,
     ordered=True,
     **kwargs,
@@ -111,6 +116,8 @@ def map_chunks(
     and only that slice's data on process or distributed backends (where
     joblib's loky backend sends a memmap's file name instead, and its dask
     backend scatters each slice once rather than embedding it in the graph).
+    With ``verbose``, a progress bar counts the chunks' problems as their
+    results arrive here, whatever the backend, and closes with the generator.
 
     Parameters
     ----------
@@ -122,8 +129,11 @@ def map_chunks(
         The chunks, from :func:`chunk_bounds`.
     n_jobs : int, default=None
         Passed unchanged to :class:`sklearn.utils.parallel.Parallel`.
-    verbose : int, default=0
-        joblib's progress messages.
+    verbose : int or bool, default=0
+        1 shows a progress bar on stderr; 2 and more also joblib's messages
+        (see :func:`~skemd._progress.joblib_verbosity`).
+    unit : str, default="problems"
+        What the progress bar counts.
     chunk_kwargs : callable, default=None
         ``chunk_kwargs(start, stop)`` gives extra keyword arguments for one
         chunk's call, such as a view of an output array.
@@ -146,7 +156,27 @@ def map_chunks(
     """
     if not bounds:
         return
-    extra = chunk_kwargs or (lambda start, stop: {})
+    total = sum(stop - start for start, stop in bounds)
+    chunks = _dispatch(
+        solve,
+        batch,
+        bounds,
+        n_jobs=n_jobs,
+        verbose=joblib_verbosity(verbose),
+        extra=chunk_kwargs or (lambda start, stop: {}),
+        ordered=ordered,
+        kwargs=kwargs,
+    )
+    # Closing this generator early closes joblib's (which cancels the chunks
+    # not yet started) and then the bar.
+    with progress_bar(total, verbose=verbose, unit=unit) as bar, closing(chunks):
+        for (start, stop), result in chunks:
+            bar.update(stop - start)
+            yield (start, stop), result
+
+
+def _dispatch(solve, batch, bounds, *, n_jobs, verbose, extra, ordered, kwargs):
+    """Yield each chunk's bounds and result, solved here or through joblib."""
     if len(bounds) == 1 and not verbose and shares_memory():
         # One chunk needs no dispatch, and joblib's generators poll for it.
         (start, stop) = bounds[0]
