@@ -8,21 +8,18 @@ chunks from the registry, joins what the chunks return and emits one
 warning for the problems that failed.
 """
 
+import dataclasses
 import functools
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
-from sklearn.exceptions import ConvergenceWarning
 
 from ._engine import chunk_bounds, map_chunks, shares_memory
 from ._ground import line_emd, pair_problems
-from ._solvers import ChunkResult, solve_chunk
-from ._warnings import warn_user
-
-# How many failing problem indices a ConvergenceWarning lists.
-_SHOWN_FAILURES = 10
+from ._solvers import solve_chunk
+from ._warnings import warn_failures
 
 
 @dataclass(frozen=True)
@@ -39,6 +36,13 @@ class EMDResult:
     plan : ndarray of shape (k, n, m), csr_array of shape (k, n * m), list or None
         The optimal transport plans, when asked for: dense, sparse (one
         flattened plan per row), or a list for a ragged batch.
+    dual_a : ndarray of shape (k, n), list or None
+        Optimal dual potentials of the sources, when asked for
+        (``return_duals``); a list for a ragged batch.
+    dual_b : ndarray of shape (k, m), list or None
+        Optimal dual potentials of the targets, as ``dual_a``. Together they
+        certify each distance: ``a @ dual_a[i] + b @ dual_b[i]`` equals it and
+        ``dual_a[i][:, None] + dual_b[i][None, :] <= M[i]``, up to rounding.
 
     Examples
     --------
@@ -52,6 +56,8 @@ class EMDResult:
     distance: np.ndarray
     converged: np.ndarray
     plan: object = None
+    dual_a: object = None
+    dual_b: object = None
 
 
 def check_result_fits(M, options):
@@ -147,16 +153,22 @@ def solve_batch(batch, options, out=None):
     dense = None
     if options.plan == "dense" and not batch.ragged:
         dense = np.zeros(batch.costs.shape)
-    gathered = []
+    gathered, dual_a, dual_b = [], [], []
     for (start, stop), chunk in _solve_chunks(batch, options, dense=dense):
         distance[start:stop] = chunk.distance
         converged[start:stop] = chunk.converged
         if chunk.plan is not None:
             gathered.append(chunk.plan)
+        if options.duals:
+            dual_a.append(chunk.dual_a)
+            dual_b.append(chunk.dual_b)
     finite = np.isfinite(distance)
-    _warn_failures(converged, finite, options, lambda i: batch.costs[i])
+    warn_failures(converged, finite, options, lambda i: batch.costs[i])
     plan = dense if dense is not None else _join_plans(gathered, options.plan, batch)
-    return EMDResult(distance, converged, plan)
+    duals = (None, None)
+    if options.duals:
+        duals = (_join_duals(dual_a, batch, 1), _join_duals(dual_b, batch, 2))
+    return EMDResult(distance, converged, plan, *duals)
 
 
 def iter_results(batch, options, *, bounds=None, ordered=True, on_chunk=None):
@@ -197,7 +209,7 @@ def _gather_flags(chunks, batch, options):
         yield slice(start, stop), result
     if converged:
         converged, finite = np.concatenate(converged), np.concatenate(finite)
-        _warn_failures(converged, finite, options, lambda i: batch.costs[i])
+        warn_failures(converged, finite, options, lambda i: batch.costs[i])
 
 
 def _solve_and_hand_over(part, options, *, rows, on_chunk):
@@ -206,7 +218,9 @@ def _solve_and_hand_over(part, options, *, rows, on_chunk):
     plan = chunk.plan
     if options.plan == "sparse" and not part.ragged:
         plan = _join_plans([plan], "sparse", part)
-    result = EMDResult(chunk.distance, chunk.converged, plan)
+    result = EMDResult(
+        chunk.distance, chunk.converged, plan, chunk.dual_a, chunk.dual_b
+    )
     if on_chunk is not None:
         on_chunk(rows, result)
     return result
@@ -217,9 +231,9 @@ def solve_pairs(left, right, pairs, space, options):
 
     Parameters
     ----------
-    left, right : ndarray of shape (n, n_bins) or (n, n_points, d)
-        Normalised histograms (with a :class:`~skemd._ground.HistogramSpace`)
-        or point clouds (``space`` is a metric name).
+    left, right : Samples
+        Histograms (with a :class:`~skemd._ground.HistogramSpace`) or point
+        clouds (``space`` is a metric name), with the masses to solve.
     pairs : ndarray of shape (n_pairs, 2)
         Indices into ``left`` and ``right``.
     space : HistogramSpace or str
@@ -235,21 +249,21 @@ def solve_pairs(left, right, pairs, space, options):
     spec = options.spec
     line = getattr(space, "line", None)
     if line is not None and spec.closed_forms:
-        distance = line_emd(left, right, pairs, line)
+        distance = line_emd(left.data, right.data, pairs, line)
         return EMDResult(distance, np.ones(len(pairs), dtype=bool))
     distance = np.empty(len(pairs))
     converged = np.ones(len(pairs), dtype=bool)
     if len(pairs):
-        first = pair_problems(left, right, pairs[:1], space)
-        check_problems(first, options)
+        first = pair_problems(left, right, pairs[:1], space, options)  # checked
         options = spec.prepare(first, options)
-    cells = left.shape[1] * right.shape[1]
+    cells = left.size * right.size
     chunks = map_chunks(
         _solve_pair_chunk,
         pairs,
         _bounds(len(pairs), cells, options),
         n_jobs=options.n_jobs,
         verbose=options.verbose,
+        unit="pairs",
         options=options,
         left=left,
         right=right,
@@ -262,12 +276,12 @@ def solve_pairs(left, right, pairs, space, options):
     def costs(i):
         return pair_problems(left, right, pairs[i : i + 1], space).costs[0]
 
-    _warn_failures(converged, np.isfinite(distance), options, costs)
+    warn_failures(converged, np.isfinite(distance), options, costs)
     return EMDResult(distance, converged)
 
 
 def _solve_pair_chunk(pairs, *, left, right, space, options):
-    return solve_chunk(pair_problems(left, right, pairs, space), options)
+    return solve_chunk(pair_problems(left, right, pairs, space, options), options)
 
 
 def _solve_chunks(batch, options, *, dense=None, task=None, bounds=None, ordered=True):
@@ -305,7 +319,7 @@ def _solve_chunks(batch, options, *, dense=None, task=None, bounds=None, ordered
         if dense is not None and not in_place:
             dense[start:stop] = chunk.plan
         if dense is not None:
-            chunk = ChunkResult(chunk.distance, chunk.converged)
+            chunk = dataclasses.replace(chunk, plan=None)
         yield (start, stop), chunk
 
 
@@ -345,6 +359,15 @@ def _check_out(out, k):
     return out
 
 
+def _join_duals(parts, batch, axis):
+    """Join the chunks' potentials: a list for a ragged batch, else one array."""
+    if batch.ragged:
+        return [u for part in parts for u in part]
+    if not parts:
+        return np.empty((0, batch.costs.shape[axis]))
+    return np.concatenate(parts)
+
+
 def _join_plans(gathered, plan_format, batch):
     """Join the chunks' plans: lists for ragged batches, else one CSR array."""
     if plan_format is None:
@@ -361,40 +384,3 @@ def _join_plans(gathered, plan_format, batch):
         (values, indices.astype(index_dtype), indptr.astype(index_dtype)),
         shape=(len(batch), n * m),
     )
-
-
-def _warn_failures(converged, finite, options, costs):
-    """One ConvergenceWarning naming the problems that failed, and why.
-
-    ``costs(i)`` gives the cost matrix of problem ``i``, for the method's
-    advice.
-    """
-    failed = ~converged
-    if not failed.any():
-        return
-    k = converged.size
-    overflow = np.flatnonzero(failed & ~finite)
-    slow = np.flatnonzero(failed & finite)
-    max_iter = options.get("max_iter")
-    within = "" if max_iter is None else f" within max_iter={max_iter}"
-    messages = []
-    for which, what in (
-        (overflow, "have a non-finite cost"),
-        (slow, "did not converge" + within),
-    ):
-        if which.size:
-            advice = options.spec.advise(
-                options, [costs(i) for i in which[:_SHOWN_FAILURES]]
-            )
-            messages.append(
-                f"{which.size} of {k} problems {what} ({_indices(which)}). {advice}"
-            )
-    warn_user(
-        " ".join(messages) + " Their results are flagged in `converged`.",
-        ConvergenceWarning,
-    )
-
-
-def _indices(which):
-    shown = ", ".join(map(str, which[:_SHOWN_FAILURES]))
-    return f"indices {shown}{', ...' if which.size > _SHOWN_FAILURES else ''}"

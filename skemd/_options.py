@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from ._progress import VERBOSE_DOC
 from ._solvers import DEFAULT_METHOD, METHODS, REQUIRED, SHARED_PARAMETERS
 
 #: The arguments, besides ``return_plan``, that every public function and
@@ -42,6 +43,7 @@ BATCH_CONSTRAINTS = {
     "a": ["array-like", None],
     "b": ["array-like", None],
     "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
+    "return_duals": ["boolean"],
     **SOLVER_CONSTRAINTS,
 }
 
@@ -61,29 +63,34 @@ class SolverOptions:
         Read one with ``options[name]``.
     plan : {None, "dense", "sparse"}
         The plan format asked for.
+    duals : bool
+        Whether dual potentials are asked for.
     n_jobs : int or None
         Parallel jobs, as joblib counts them.
     batch_size : int or "auto"
         Problems per chunk.
-    verbose : int
-        joblib's progress messages.
+    verbose : int or bool
+        1 shows a progress bar; 2 and more also joblib's messages.
     """
 
     method: str
     params: tuple
     plan: object
+    duals: bool
     n_jobs: object
     batch_size: object
     verbose: int
 
     @classmethod
-    def build(cls, *, return_plan=False, **arguments):
+    def build(cls, *, return_plan=False, return_duals=False, **arguments):
         """Validate the arguments of a public entry point into options.
 
         Parameters
         ----------
         return_plan : bool, "dense" or "sparse", default=False
             The plans asked for.
+        return_duals : bool, default=False
+            Whether dual potentials are asked for.
         **arguments : dict
             Any of :data:`SOLVER_ARGUMENTS`, as :func:`skemd.emd_batch` takes
             them; the others take their defaults. A shared parameter that the
@@ -99,7 +106,8 @@ class SolverOptions:
         ValueError
             If the method is unknown, a required parameter is missing, a
             value breaks its constraints, ``method_params`` names a parameter
-            no method has, or the method cannot give the plan format.
+            no method has, or the method cannot give the plan format or the
+            dual potentials.
 
         Examples
         --------
@@ -148,10 +156,17 @@ class SolverOptions:
                 f"method={method!r}, which gives "
                 f"{' or '.join(sorted(spec.plan_formats))} plans."
             )
+        if return_duals and not spec.duals:
+            with_duals = [name for name, m in METHODS.items() if m.duals]
+            raise ValueError(
+                f"return_duals=True is not available with method={method!r}; "
+                f"the methods that give dual potentials are {with_duals}."
+            )
         return cls(
             method,
             tuple(params.items()),
             plan,
+            bool(return_duals),
             arguments["n_jobs"],
             arguments["batch_size"],
             arguments["verbose"],
@@ -174,7 +189,7 @@ class SolverOptions:
         options : SolverOptions
             The validated options.
         """
-        names = [*SOLVER_ARGUMENTS, "return_plan"]
+        names = [*SOLVER_ARGUMENTS, "return_plan", "return_duals"]
         chosen = {name: params[name] for name in names if name in params}
         return cls.build(**(chosen | overrides))
 
@@ -225,11 +240,12 @@ def _check_method_params(method_params):
 
 
 def document_solver_parameters(obj):
-    """Fill the ``%(solver_parameters)s`` line of ``obj``'s docstring.
+    """Fill the ``%(solver_parameters)s`` and ``%(verbose)s`` lines of a docstring.
 
-    The line becomes the numpydoc entries of ``method``, the shared
-    parameters and ``method_params``, written from the method registry, at
-    the line's indentation.
+    The first becomes the numpydoc entries of ``method``, the shared
+    parameters and ``method_params``, written from the method registry; the
+    second, if there is one, the entry of ``verbose``. Each is written at its
+    line's indentation.
 
     Parameters
     ----------
@@ -241,11 +257,18 @@ def document_solver_parameters(obj):
     obj : function or class
         ``obj``, with its docstring filled.
     """
+    entries = {
+        "%(solver_parameters)s": _solver_parameters_doc(),
+        "%(verbose)s": VERBOSE_DOC.splitlines(),
+    }
     doc = obj.__doc__
-    line = next(s for s in doc.splitlines() if s.strip() == "%(solver_parameters)s")
-    indent = line[: line.index("%")]
-    text = "\n".join(indent + s if s else s for s in _solver_parameters_doc())
-    obj.__doc__ = doc.replace(line, text)
+    for line in doc.splitlines():
+        lines = entries.get(line.strip())
+        if lines is not None:
+            indent = line[: line.index("%")]
+            text = "\n".join(indent + s if s else s for s in lines)
+            doc = doc.replace(line, text)
+    obj.__doc__ = doc
     return obj
 
 

@@ -24,6 +24,7 @@ def iter_emd_batch(
     b=None,
     *,
     return_plan=False,
+    return_duals=False,
     method=DEFAULT_METHOD,
     reg=None,
     tol=None,
@@ -56,13 +57,15 @@ def iter_emd_batch(
     return_plan : bool, "dense" or "sparse", default=False
         Plans per chunk: an ndarray of shape (c, n, m), or a
         :class:`scipy.sparse.csr_array` of shape (c, n * m) for "sparse".
+    return_duals : bool, default=False
+        Dual potentials per chunk, ``dual_a`` of shape (c, n) and ``dual_b``
+        of shape (c, m), as in :func:`emd_batch`.
     %(solver_parameters)s
     n_jobs : int, default=None
         Number of parallel jobs, as in :func:`emd_batch`.
     batch_size : int or "auto", default="auto"
         Problems per chunk when ``chunks`` is None.
-    verbose : int, default=0
-        Progress messages, as joblib prints them.
+    %(verbose)s
     chunks : list of tuple of int, default=None
         The ``(start, stop)`` chunks to solve, for instance those a resumed
         run has not done yet. None splits all k problems by ``batch_size``.

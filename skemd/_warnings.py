@@ -5,7 +5,7 @@ once per line, so a warning that pointed into skemd would merge every call
 site of the user's. The line named here is the first one outside skemd,
 scikit-learn (whose wrappers, such as ``set_output``'s, and meta-estimators
 call ours) and joblib (through which scikit-learn runs them). It also holds
-skemd's own warning categories.
+skemd's own warning categories, and the one warning about failed problems.
 """
 
 import os
@@ -14,7 +14,9 @@ import warnings
 from pathlib import Path
 
 import joblib
+import numpy as np
 import sklearn
+from sklearn.exceptions import ConvergenceWarning
 
 _INTERNAL = tuple(
     os.path.join(Path(module).resolve().parent, "")
@@ -60,3 +62,55 @@ class PairCacheWarning(RuntimeWarning):
     >>> issubclass(PairCacheWarning, RuntimeWarning)
     True
     """
+
+
+# How many failing problem indices a ConvergenceWarning lists.
+_SHOWN_FAILURES = 10
+
+
+def warn_failures(converged, finite, options, costs):
+    """Warn once, with a ConvergenceWarning, about the problems that failed.
+
+    The message names the first of them, says why (a non-finite cost, or
+    ``max_iter`` reached) and adds the method's advice.
+
+    Parameters
+    ----------
+    converged : ndarray of shape (k,), dtype=bool
+        The problems' flags.
+    finite : ndarray of shape (k,), dtype=bool
+        Whether each problem's cost is finite.
+    options : SolverOptions
+        The options they were solved with.
+    costs : callable
+        ``costs(i)`` gives the cost matrix of problem ``i``, for the advice.
+    """
+    failed = ~converged
+    if not failed.any():
+        return
+    k = converged.size
+    overflow = np.flatnonzero(failed & ~finite)
+    slow = np.flatnonzero(failed & finite)
+    max_iter = options.get("max_iter")
+    within = "" if max_iter is None else f" within max_iter={max_iter}"
+    messages = []
+    for which, what in (
+        (overflow, "have a non-finite cost"),
+        (slow, "did not converge" + within),
+    ):
+        if which.size:
+            advice = options.spec.advise(
+                options, [costs(i) for i in which[:_SHOWN_FAILURES]]
+            )
+            messages.append(
+                f"{which.size} of {k} problems {what} ({_indices(which)}). {advice}"
+            )
+    warn_user(
+        " ".join(messages) + " Their results are flagged in `converged`.",
+        ConvergenceWarning,
+    )
+
+
+def _indices(which):
+    shown = ", ".join(map(str, which[:_SHOWN_FAILURES]))
+    return f"indices {shown}{', ...' if which.size > _SHOWN_FAILURES else ''}"

@@ -16,6 +16,8 @@ assignment that fails the check is solved again by scipy.
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ._duals import center_duals
+
 try:
     from lapjv import lapjv as _lapjv
 except ImportError:  # the optional skemd[fast]
@@ -51,7 +53,9 @@ def solve_assignment(M, A, idx, plans):
     idx : ndarray of int
         The problems to solve.
     plans : NoPlans
-        The sink that receives the plans.
+        The sink that receives the plans, and the dual potentials of the
+        problems that lapjv solved (and certified) if it keeps them; the
+        others' stay NaN.
 
     Returns
     -------
@@ -62,8 +66,17 @@ def solve_assignment(M, A, idx, plans):
     """
     n = M.shape[1]
     cols = np.empty((idx.size, n), dtype=np.intp)
+    duals = plans.duals
     for j, i in enumerate(idx.tolist()):
-        cols[j] = assign(M[i])
+        found = _certified_lapjv(M[i])
+        if found is None:
+            cols[j] = linear_sum_assignment(M[i])[1]
+            continue
+        cols[j], u, v = found
+        if duals is not None:
+            # With weights w, w * (sum(u) + sum(v)) is the cost: u, v are
+            # the transport potentials too.
+            duals.put(i, *center_duals(u, v, A[i], A[i]))
     weights = A[idx, 0]
     matched = M[idx[:, None], np.arange(n), cols]
     plans.put_permutations(idx, cols, weights)
@@ -90,12 +103,28 @@ def assign(C):
     >>> assign(np.array([[4.0, 1.0], [2.0, 8.0]]))
     array([1, 0])
     """
-    if _lapjv is None or len(C) < LAPJV_MIN_N:
-        return linear_sum_assignment(C)[1]
+    found = _certified_lapjv(C)
+    return linear_sum_assignment(C)[1] if found is None else found[0]
+
+
+def gives_duals(n):
+    """Whether assignments of size n come with dual potentials (from lapjv).
+
+    Examples
+    --------
+    >>> from skemd._solvers._assignment import gives_duals
+    >>> gives_duals(2)
+    False
+    """
+    return _lapjv is not None and n >= LAPJV_MIN_N
+
+
+def _certified_lapjv(C):
+    """lapjv's ``(cols, u, v)``, or None if not used at this size or uncertified."""
+    if not gives_duals(len(C)):
+        return None
     cols, _, (_, u, v) = _lapjv(C, force_doubles=True)
-    if certified(C, cols, u, v):
-        return cols
-    return linear_sum_assignment(C)[1]
+    return (cols, u, v) if certified(C, cols, u, v) else None
 
 
 def certified(C, cols, u, v):

@@ -21,13 +21,17 @@ class ChunkResult:
 
     ``plan`` is None (not asked for, or written into ``out``), an ndarray of
     shape (c, n, m), a list of per-problem plans (ragged), or for sparse
-    plans of a dense batch a ``(counts, flat_indices, values)`` triple. A
-    problem whose cost is not finite is never flagged converged.
+    plans of a dense batch a ``(counts, flat_indices, values)`` triple.
+    ``dual_a`` and ``dual_b`` are None (not asked for), ndarrays of shape
+    (c, n) and (c, m), or lists for a ragged chunk. A problem whose cost is
+    not finite is never flagged converged.
     """
 
     distance: np.ndarray
     converged: np.ndarray
     plan: object = None
+    dual_a: object = None
+    dual_b: object = None
 
 
 def solve_chunk(chunk, options, out=None):
@@ -64,26 +68,27 @@ def solve_chunk(chunk, options, out=None):
     solve = METHODS[options.method].solve
     with np.errstate(over="ignore"):  # an overflowed cost is reported as such
         if chunk.ragged:
-            distance, converged, plan = _solve_ragged(chunk, options, solve)
+            distance, converged, plan, duals = _solve_ragged(chunk, options, solve)
         else:
             M = np.ascontiguousarray(chunk.costs, dtype=np.float64)
-            plans = plan_sink(options.plan, *M.shape, out)
-            distance, converged = solve(M, *chunk.marginal_rows(), plans, options)
-            plan = plans.result()
-    return ChunkResult(distance, converged & np.isfinite(distance), plan)
+            sink = plan_sink(options.plan, *M.shape, out, duals=options.duals)
+            distance, converged = solve(M, *chunk.marginal_rows(), sink, options)
+            plan = sink.result()
+            duals = (sink.duals.u, sink.duals.v) if options.duals else (None, None)
+    return ChunkResult(distance, converged & np.isfinite(distance), plan, *duals)
 
 
 def _solve_ragged(chunk, options, solve):
-    """Solve a ragged chunk one problem at a time; plans come as a list."""
+    """Solve a ragged chunk one problem at a time; plans and duals come as lists."""
     k = len(chunk)
     distance = np.empty(k)
     converged = np.empty(k, dtype=bool)
-    plans = []
+    plans, dual_a, dual_b = [], [], []
     for i, M in enumerate(chunk.costs):
         n, m = M.shape
         A = np.full(n, 1.0 / n) if chunk.a is None else chunk.a[i]
         B = np.full(m, 1.0 / m) if chunk.b is None else chunk.b[i]
-        sink = plan_sink(options.plan and "dense", 1, n, m)
+        sink = plan_sink(options.plan and "dense", 1, n, m, duals=options.duals)
         distance[i : i + 1], converged[i : i + 1] = solve(
             M[None], A[None], B[None], sink, options
         )
@@ -91,4 +96,8 @@ def _solve_ragged(chunk, options, solve):
             plans.append(sink.result()[0])
         elif options.plan == "sparse":
             plans.append(sparse.csr_array(sink.result()[0]))
-    return distance, converged, plans if options.plan else None
+        if options.duals:
+            dual_a.append(sink.duals.u[0])
+            dual_b.append(sink.duals.v[0])
+    duals = (dual_a, dual_b) if options.duals else (None, None)
+    return distance, converged, plans if options.plan else None, duals

@@ -11,7 +11,12 @@ import time
 
 import numpy as np
 
-from ._assignment import ASSIGNMENT_MAX_N, assignment_eligible, solve_assignment
+from ._assignment import (
+    ASSIGNMENT_MAX_N,
+    assignment_eligible,
+    gives_duals,
+    solve_assignment,
+)
 from ._plans import NoPlans
 from ._simplex import solve_simplex
 
@@ -26,7 +31,9 @@ def solve_exact(M, A, B, plans, options):
     A, B : ndarray of shape (c, n) and (c, m)
         The chunk's marginals, of equal masses.
     plans : NoPlans
-        The sink that receives the plans.
+        The sink that receives the plans, and the dual potentials if it keeps
+        them (assignments then go to lapjv, which gives them, or else to the
+        simplex).
     options : SolverOptions
         Reads ``max_iter`` and ``assignment_max_n``.
 
@@ -39,16 +46,22 @@ def solve_exact(M, A, B, plans, options):
     """
     max_n = options["assignment_max_n"]
     eligible = assignment_eligible(A, B, ASSIGNMENT_MAX_N if max_n is None else max_n)
-    if eligible.all():
-        return solve_assignment(M, A, np.arange(len(M)), plans)
-    if not eligible.any():
-        return solve_simplex(M, A, B, np.arange(len(M)), options["max_iter"], plans)
+    if plans.duals is not None and not gives_duals(M.shape[1]):
+        eligible[:] = False
     cost = np.empty(len(M))
     converged = np.empty(len(M), dtype=bool)
     idx = np.flatnonzero(eligible)
-    cost[idx], converged[idx] = solve_assignment(M, A, idx, plans)
+    if idx.size:
+        cost[idx], converged[idx] = solve_assignment(M, A, idx, plans)
+    if plans.duals is not None:
+        # An assignment that lapjv could not certify was solved by scipy,
+        # which gives no potentials: the simplex solves it again.
+        eligible &= ~np.isnan(plans.duals.u[:, 0])
     idx = np.flatnonzero(~eligible)
-    cost[idx], converged[idx] = solve_simplex(M, A, B, idx, options["max_iter"], plans)
+    if idx.size:
+        cost[idx], converged[idx] = solve_simplex(
+            M, A, B, idx, options["max_iter"], plans
+        )
     return cost, converged
 
 

@@ -64,7 +64,7 @@ def _solve_one(a, b, M, mass, max_iter):
     a_ext = np.append(a, mass_b - mass)
     b_ext = np.append(b, mass_a - mass)
     b_ext *= a_ext.sum() / b_ext.sum()  # equal to the last bit, as ot.emd makes it
-    G, _, converged = _simplex.solve_one(a_ext, b_ext, M_ext, max_iter)
+    G, _, converged, _, _ = _simplex.solve_one(a_ext, b_ext, M_ext, max_iter)
     plan = np.ascontiguousarray(G[:n, :m])
     return plan, (plan * M).sum(), converged
 

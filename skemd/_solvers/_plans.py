@@ -5,6 +5,8 @@ network simplex or Sinkhorn, a permutation from the assignment solver) and
 the sink stores it in the plan format asked for (``return_plan``: none,
 "dense" or "sparse"), so that no dense plan is built for sparse output. A
 sink that keeps plans never drops one: what it cannot store is an error.
+When dual potentials are asked for, the sink also holds a
+:class:`DualPotentials` store, ``sink.duals`` (None otherwise).
 """
 
 import numpy as np
@@ -17,7 +19,7 @@ class NoPlans:
     stores = False
 
     def __init__(self, k, n, m, out=None):
-        pass
+        self.duals = None
 
     def put_dense(self, i, G):
         """Store the (n, m) plan ``G`` of problem ``i``."""
@@ -41,6 +43,7 @@ class DensePlans(NoPlans):
     stores = True
 
     def __init__(self, k, n, m, out=None):
+        super().__init__(k, n, m)
         self.in_place = out is not None
         self.plans = out if self.in_place else np.zeros((k, n, m))
 
@@ -71,6 +74,7 @@ class SparsePlans(NoPlans):
     stores = True
 
     def __init__(self, k, n, m, out=None):
+        super().__init__(k, n, m)
         self.m = m
         self.counts = np.zeros(k, dtype=np.int64)
         self.indices = np.zeros((k, n + m), dtype=np.int64)
@@ -100,7 +104,20 @@ class SparsePlans(NoPlans):
         return self.counts, self.indices[used], self.values[used]
 
 
-def plan_sink(plan_format, k, n, m, out=None):
+class DualPotentials:
+    """Dual potentials ``u`` (k, n) and ``v`` (k, m), NaN until a problem's are put."""
+
+    def __init__(self, k, n, m):
+        self.u = np.full((k, n), np.nan)
+        self.v = np.full((k, m), np.nan)
+
+    def put(self, i, u, v):
+        """Store the potentials of problem(s) ``i``."""
+        self.u[i] = u
+        self.v[i] = v
+
+
+def plan_sink(plan_format, k, n, m, out=None, *, duals=False):
     """Return the sink for ``plan_format`` (None, "dense" or "sparse").
 
     Parameters
@@ -111,6 +128,8 @@ def plan_sink(plan_format, k, n, m, out=None):
         The number of problems and their shape.
     out : ndarray of shape (k, n, m), default=None
         A zeroed array that dense plans are written into.
+    duals : bool, default=False
+        Whether the sink also keeps dual potentials, in ``sink.duals``.
 
     Returns
     -------
@@ -130,6 +149,8 @@ def plan_sink(plan_format, k, n, m, out=None):
     ...
     ValueError: A plan with 6 nonzeros cannot be stored as a sparse basic plan ...
     """
-    if plan_format is None:
-        return NoPlans(k, n, m)
-    return {"dense": DensePlans, "sparse": SparsePlans}[plan_format](k, n, m, out)
+    sink = {None: NoPlans, "dense": DensePlans, "sparse": SparsePlans}[plan_format]
+    sink = sink(k, n, m, out)
+    if duals:
+        sink.duals = DualPotentials(k, n, m)
+    return sink

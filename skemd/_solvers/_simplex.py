@@ -13,6 +13,8 @@ import os
 import numpy as np
 import ot
 
+from ._duals import finish_duals
+
 # POT's result code for an optimal solution (see ot.lp.emd_wrap.check_result).
 _OPTIMAL = 1
 _KNOWN_EMD_C_PARAMETERS = ("a", "b", "M", "max_iter", "numThreads")
@@ -51,15 +53,19 @@ _EMD_C = find_lean_solver()
 
 
 def solve_lean(a, b, M, max_iter):
-    """Solve one problem with POT's compiled ``emd_c``."""
-    plan, cost, _, _, code = _EMD_C(a, b, M, max_iter, 1)
-    return plan, cost, code == _OPTIMAL
+    """Solve one problem with POT's compiled ``emd_c``.
+
+    Returns ``(plan, cost, converged, u, v)``, the dual potentials as the
+    solver leaves them (see :func:`~skemd._solvers._duals.finish_duals`).
+    """
+    plan, cost, u, v, code = _EMD_C(a, b, M, max_iter, 1)
+    return plan, cost, code == _OPTIMAL, u, v
 
 
 def solve_public(a, b, M, max_iter):
-    """Solve one problem with the public ``ot.emd``."""
+    """Solve one problem with the public ``ot.emd``, as :func:`solve_lean`."""
     plan, log = ot.emd(a, b, M, numItermax=max_iter, log=True)
-    return plan, log["cost"], log["result_code"] == _OPTIMAL
+    return plan, log["cost"], log["result_code"] == _OPTIMAL, log["u"], log["v"]
 
 
 def nonnegative_costs(a, b, M):
@@ -91,9 +97,13 @@ def nonnegative_costs(a, b, M):
     array([[0., 0.],
            [0., 3.]])
     """
-    live = np.outer(a > 0, b > 0)
-    low = min(M[live].min(initial=0.0), 0.0)
+    live, low = _live_cells_and_shift(a, b, M)
     return np.where(live, M - low, 0.0)
+
+
+def _live_cells_and_shift(a, b, M):
+    live = np.outer(a > 0, b > 0)
+    return live, min(M[live].min(initial=0.0), 0.0)
 
 
 def on_nonnegative_costs(solve):
@@ -107,11 +117,14 @@ def on_nonnegative_costs(solve):
     """
 
     def solve_one(a, b, M, max_iter):
-        """Solve one problem; return ``(plan, cost, converged)``."""
+        """Solve one problem; return ``(plan, cost, converged, u, v)``."""
         if M.min() >= 0:
             return solve(a, b, M, max_iter)
-        plan, _, converged = solve(a, b, nonnegative_costs(a, b, M), max_iter)
-        return plan, (plan * M).sum(), converged
+        live, low = _live_cells_and_shift(a, b, M)
+        plan, _, converged, u, v = solve(a, b, np.where(live, M - low, 0.0), max_iter)
+        # On the live cells the costs solved are M - low, so u, v + low are
+        # potentials of M there (those of zero weights are made feasible later).
+        return plan, (plan * M).sum(), converged, u, v + low
 
     return solve_one
 
@@ -139,7 +152,8 @@ def solve_simplex(M, A, B, idx, max_iter, plans):
     max_iter : int
         Iteration limit per problem.
     plans : NoPlans
-        The sink that receives the plans.
+        The sink that receives the plans, and the dual potentials if it
+        keeps them.
 
     Returns
     -------
@@ -150,7 +164,10 @@ def solve_simplex(M, A, B, idx, max_iter, plans):
     """
     cost = np.empty(idx.size)
     converged = np.empty(idx.size, dtype=bool)
+    duals = plans.duals
     for j, i in enumerate(idx.tolist()):
-        G, cost[j], converged[j] = solve_one(A[i], B[i], M[i], max_iter)
+        G, cost[j], converged[j], u, v = solve_one(A[i], B[i], M[i], max_iter)
         plans.put_dense(i, G)
+        if duals is not None:
+            duals.put(i, *finish_duals(u, v, A[i], B[i], M[i]))
     return cost, converged
