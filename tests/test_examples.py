@@ -56,6 +56,17 @@ def check_scaling(out):
     assert max(differences) <= EXACT
 
 
+def check_unequal_mass(out):
+    # Observed: 0.570 normalised, 0.870 partial, 0.945 unbalanced (reg_m=0.1).
+    (normalised,) = numbers(out, r"^exact EMD, normalised: mean CV accuracy (\S+)$", 1)
+    (partial,) = numbers(out, r"^partial: mean CV accuracy (\S+)$", 1)
+    (unbalanced,) = numbers(out, r"^unbalanced, reg_m=\S+: mean CV accuracy (\S+)$", 1)
+    assert normalised <= 0.7  # the label is in the masses, which it discards
+    assert min(partial, unbalanced) >= 0.8
+    differences = numbers(out, r"largest difference from POT, .*: (\S+)$", 2)
+    assert max(differences) <= 1e-6
+
+
 SPARSE_ROW = re.compile(
     r"^\s*(?P<n>\d+)\s+(?P<dense>[\d.]+) MB\s+(?P<sparse>[\d.]+) MB\s+"
     r"(?P<ratio>[\d.]+)%\s+(?P<peak_dense>[\d.]+) MB\s+(?P<peak_sparse>[\d.]+) MB"
@@ -86,6 +97,7 @@ PROMISES = {
     "plot_digits_emd_svm.py": check_digits_emd_svm,
     "plot_scaling.py": check_scaling,
     "plot_sparse_plans.py": check_sparse_plans,
+    "plot_unequal_mass.py": check_unequal_mass,
 }
 
 
@@ -120,6 +132,14 @@ def test_example_runs(path, capsys):
             "RBF-kernel SVM: test accuracy 0.990, search 1.0 s\n",
         ),
         (check_scaling, "loop: 1.0 s\n"),  # timings only: nothing to check
+        (
+            check_unequal_mass,
+            "exact EMD, normalised: mean CV accuracy 0.950\n"
+            "partial: mean CV accuracy 0.950\n"
+            "unbalanced, reg_m=0.1: mean CV accuracy 0.950\n"
+            "partial: largest difference from POT, relative to the largest: 0.0\n"
+            "unbalanced: largest difference from POT, relative to the largest: 0.0\n",
+        ),
         (
             check_sparse_plans,
             "".join(  # sparse plans as large as half the dense ones

@@ -14,7 +14,7 @@ import skemd
 from skemd import BatchEMDTransformer, PairwiseEMDTransformer, emd_batch
 from skemd._cli import build_parser
 from skemd._options import SOLVER_CONSTRAINTS, SolverOptions
-from skemd._solvers import METHODS, solve_chunk
+from skemd._solvers import METHODS, REQUIRED, SHARED_PARAMETERS, solve_chunk
 from skemd._validation import check_batch
 
 PACKAGE = Path(skemd.__file__).parent
@@ -52,10 +52,12 @@ def test_method_choices_come_from_the_registry():
 
 def test_options_resolve_defaults_from_the_registry():
     for name, spec in METHODS.items():
-        params = {"reg": 0.1} if name == "sinkhorn" else {}
-        options = SolverOptions.build(method=name, **params)
+        required = [p for p, d in spec.parameters.items() if d.default is REQUIRED]
+        shared = {p: 0.1 for p in required if p in SHARED_PARAMETERS}
+        own = {p: 0.1 for p in required if p not in SHARED_PARAMETERS}
+        options = SolverOptions.build(method=name, method_params=own, **shared)
         for parameter, described in spec.parameters.items():
-            if parameter not in params:
+            if parameter not in required:
                 assert options[parameter] == described.default
     exact = SolverOptions.build(reg=0.1, tol=1.0)  # ignored by "exact"
     assert dict(exact.params) == {"max_iter": 100_000, "assignment_max_n": None}

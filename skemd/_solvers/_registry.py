@@ -13,7 +13,7 @@ from numbers import Integral, Real
 
 from sklearn.utils._param_validation import Interval
 
-from . import _exact, _partial, _sinkhorn
+from . import _exact, _partial, _sinkhorn, _unbalanced
 
 
 class _Required:
@@ -121,6 +121,10 @@ class Method:
         rescaled to the mass of ``a``).
     plan_formats : frozenset of str, default={"dense", "sparse"}
         The ``return_plan`` formats it can give.
+    duals : bool, default=False
+        Whether it can give optimal dual potentials (``return_duals``): its
+        solver then puts them, for every problem, in the sink's ``duals``
+        store when the sink has one (see ``_plans``).
     chunk_cost : int, default=1
         Arrays as large as the costs that a chunk holds while it is solved,
         for the engine's chunk sizing.
@@ -135,6 +139,10 @@ class Method:
         is exactly symmetric in the two samples and 0 between a sample and
         itself, so that pairwise matrices solve only the pairs above the
         diagonal.
+    emd_bounds : bool, default=False
+        Whether its values are exact balanced EMDs, so that the EMD's lower
+        bounds (``skemd._bounds``) may prune neighbour searches; other
+        methods' searches solve every pair.
     check : callable, default=no check
         ``check(batch, options)`` raises ValueError, naming the problem, if
         the options do not suit a problem of the batch; run by every entry
@@ -153,10 +161,12 @@ class Method:
     parameters: Mapping
     needs_equal_mass: bool = True
     plan_formats: frozenset = frozenset({"dense", "sparse"})
+    duals: bool = False
     chunk_cost: int = 1
     min_chunk_cells: int = 0
     closed_forms: bool = False
     symmetric_pairs: bool = True
+    emd_bounds: bool = False
     check: Callable = _no_check
     prepare: Callable = _unchanged
     advise: Callable = _increase_max_iter
@@ -185,7 +195,9 @@ METHODS = {
                     "differ between runs: set it for bit-for-bit reruns).",
                 ),
             },
+            duals=True,
             closed_forms=True,
+            emd_bounds=True,
             prepare=_exact.prepare,
             advise=_exact.advise,
         ),
@@ -225,6 +237,34 @@ METHODS = {
             needs_equal_mass=False,
             check=_partial.check,
             advise=_exact.advise,
+        ),
+        Method(
+            name="unbalanced",
+            summary="Entropic unbalanced OT between weights of any masses: the "
+            "plan for regularisation ``reg`` whose marginals are held to ``a`` "
+            "and ``b`` by KL penalties of weight ``reg_m``, valued ``<T, M>`` "
+            "as ``ot.unbalanced.sinkhorn_unbalanced2`` does.",
+            solve=_unbalanced.solve_unbalanced,
+            parameters={
+                "reg": shared("reg", REQUIRED, "the entropic regularisation, > 0"),
+                "reg_m": Parameter(
+                    [Interval(Real, 0, None, closed="neither")],
+                    REQUIRED,
+                    "The marginal relaxation, > 0, in ``method_params``: the "
+                    "weight of the KL divergences of the plan's marginals from "
+                    "a and b, in units of the costs (POT's reg_m); the larger, "
+                    "the closer the marginals to a and b.",
+                ),
+                "tol": shared("tol", 1e-6, "POT's rule: scalings' relative change"),
+                "max_iter": shared("max_iter", 1000, "Sinkhorn iterations"),
+            },
+            needs_equal_mass=False,
+            plan_formats=frozenset({"dense"}),  # entropic plans have no zeros
+            chunk_cost=2,  # the costs and the kernel K
+            min_chunk_cells=1 << 18,
+            # Not 0 from a sample to itself, and symmetric only to tol.
+            symmetric_pairs=False,
+            advise=_unbalanced.advise,
         ),
     ]
 }

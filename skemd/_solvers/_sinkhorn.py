@@ -19,6 +19,9 @@ the same fixed point at the same iteration:
   ``logsumexp``;
 - log-domain updates with ``logsumexp`` (as POT's ``sinkhorn_log``), for any
   problem whose scalings stopped being finite.
+
+:func:`solve_in_stages` runs these three stages for any iteration states with
+their own stopping rule; ``_unbalanced`` runs POT's unbalanced iterates on it.
 """
 
 import numpy as np
@@ -62,27 +65,76 @@ def solve_sinkhorn(M, A, B, plans, options):
     converged : ndarray of shape (c,), dtype=bool
         False where ``max_iter`` was reached first.
     """
-    reg, tol, max_iter = options["reg"], options["tol"], options["max_iter"]
+    reg = options["reg"]
     A, B = np.asarray(A), np.asarray(B)
     low = M.min(axis=(1, 2), keepdims=True)
     plain = (M.max(axis=(1, 2)) - low[:, 0, 0]) / reg <= PLAIN_MAX_RANGE
-    result = _Result(M, plans)
-    failed = np.zeros(len(M), dtype=bool)
-    todo = np.flatnonzero(plain)
-    if todo.size:
-        K = _subset(M, todo) - low[todo]
+
+    def plain_state(rows):
+        K = _subset(M, rows) - low[rows]
         K *= -1.0 / reg
         np.exp(K, out=K)
-        ok = _iterate(_PlainScaling(K, A[todo], B[todo]), result, todo, tol, max_iter)
-        failed[todo[~ok]] = True
-    todo = np.flatnonzero(~plain)
-    if todo.size:
-        state = _AbsorbedScaling(_subset(M, todo) / -reg, A[todo], B[todo])
-        failed[todo[~_iterate(state, result, todo, tol, max_iter)]] = True
-    todo = np.flatnonzero(failed)  # scalings stopped being finite
-    if todo.size:
-        state = _LogScaling(_subset(M, todo) / -reg, A[todo], B[todo])
-        _iterate(state, result, todo, tol, max_iter)
+        return _PlainScaling(K, A[rows], B[rows])
+
+    states = (
+        plain_state,
+        lambda rows: _AbsorbedScaling(_subset(M, rows) / -reg, A[rows], B[rows]),
+        lambda rows: _LogScaling(_subset(M, rows) / -reg, A[rows], B[rows]),
+    )
+    return solve_in_stages(M, plans, plain, states, options)
+
+
+def solve_in_stages(M, plans, plain, states, options):
+    """Solve a chunk with plain, absorbed, then log-domain updates.
+
+    Parameters
+    ----------
+    M : ndarray of shape (c, n, m)
+        The chunk's float64 costs.
+    plans : NoPlans
+        The sink that receives the plans.
+    plain : ndarray of shape (c,), dtype=bool
+        The problems that start with plain scaling; the others start with
+        absorbed scaling.
+    states : tuple of three callables
+        ``state(rows)`` makes the plain, absorbed and log-domain iteration
+        state of the problems ``rows``. A problem whose iterates stop being
+        finite in the first two is redone with the third.
+    options : SolverOptions
+        Reads ``tol`` and ``max_iter``.
+
+    Returns
+    -------
+    cost : ndarray of shape (c,)
+        The linear cost ``<T, M>`` of each problem's plan, NaN where the
+        iterates never stayed finite.
+    converged : ndarray of shape (c,), dtype=bool
+        Whether each problem met ``tol`` within ``max_iter``.
+
+    Examples
+    --------
+    Log-domain updates only, as ``ot.sinkhorn2(w, w, M[0], 0.5)``:
+
+    >>> import numpy as np
+    >>> from skemd._solvers._plans import plan_sink
+    >>> from skemd._solvers._sinkhorn import _LogScaling, solve_in_stages
+    >>> M, w = np.array([[[0.0, 1.0], [1.0, 0.0]]]), np.full((1, 2), 0.5)
+    >>> log = lambda rows: _LogScaling(M[rows] / -0.5, w[rows], w[rows])
+    >>> options = {"tol": 1e-9, "max_iter": 100}
+    >>> plain = np.zeros(1, dtype=bool)  # no problem starts with plain scaling
+    >>> solve_in_stages(M, plan_sink(None, 1, 2, 2), plain, (None, log, log), options)
+    (array([0.11920292]), array([ True]))
+    """
+    tol, max_iter = options["tol"], options["max_iter"]
+    result = _Result(M, plans)
+    failed = np.zeros(len(M), dtype=bool)
+    starts = (np.flatnonzero(plain), np.flatnonzero(~plain))
+    for rows, make in zip(starts, states[:2], strict=True):
+        if rows.size:
+            failed[rows[~_iterate(make(rows), result, rows, tol, max_iter)]] = True
+    rows = np.flatnonzero(failed)  # scalings stopped being finite
+    if rows.size:
+        _iterate(states[2](rows), result, rows, tol, max_iter)
     return result.cost, result.converged
 
 
@@ -121,8 +173,10 @@ def _right(K, v):
 def _iterate(state, result, where, tol, max_iter):
     """Run ``state`` until each problem converges; hand results to ``result``.
 
-    Returns a bool array over ``where``: False for problems whose iterates
-    stopped being finite (they are not handed over).
+    Every ``state.check_every`` iterations and at the last, a problem stops
+    when ``state.error()`` is below ``tol``. Returns a bool array over
+    ``where``: False for problems whose iterates stopped being finite (they
+    are not handed over).
     """
     rows = np.arange(where.size)  # the state's rows, as positions in `where`
     live = np.ones(where.size, dtype=bool)  # rows still iterating
@@ -130,9 +184,9 @@ def _iterate(state, result, where, tol, max_iter):
     for it in range(max_iter):
         state.update()
         last = it == max_iter - 1
-        if it % _CHECK_EVERY and not last:
+        if it % state.check_every and not last:
             continue
-        err = np.linalg.norm(state.target_marginal() - state.b, axis=1)
+        err = state.error()
         bad = live & ~np.isfinite(err)
         done = live & (err < tol)
         leave = done | bad | (live & last)
@@ -151,7 +205,16 @@ def _iterate(state, result, where, tol, max_iter):
     return finite
 
 
-class _PlainScaling:
+class _MarginalStop:
+    """POT's balanced stopping rule: the target marginal's violation, 2-norm."""
+
+    check_every = _CHECK_EVERY
+
+    def error(self):
+        return np.linalg.norm(self.target_marginal() - self.b, axis=1)
+
+
+class _PlainScaling(_MarginalStop):
     """Sinkhorn-Knopp scalings ``u``, ``v`` of a kernel ``K`` (c, n, m)."""
 
     def __init__(self, K, a, b):
@@ -180,7 +243,7 @@ class _PlainScaling:
         self.u, self.v = self.u[mask], self.v[mask]
 
 
-class _LogScaling:
+class _LogScaling(_MarginalStop):
     """Log-domain Sinkhorn on ``-M / reg`` (c, n, m), as POT's sinkhorn_log."""
 
     def __init__(self, Mr, a, b):
@@ -224,7 +287,7 @@ class _AbsorbedScaling(_PlainScaling):
 
     def update(self):
         if self.K is None:
-            log = _LogScaling(self.Mr, self.a, self.b)
+            log = self._log_state()
             log.update()
             self.f, self.g = log.f, log.g
             self.u, self.v = (self.a > 0) * 1.0, (self.b > 0) * 1.0
@@ -235,12 +298,19 @@ class _AbsorbedScaling(_PlainScaling):
             self.u = _ratio(self.a, _right(self.K, self.v))
         self._absorb()
 
+    def _log_state(self):
+        """The log-domain state that runs the first iteration."""
+        return _LogScaling(self.Mr, self.a, self.b)
+
     def _absorb(self):
-        """Move scalings far from 1 into the potentials; rebuild those kernels."""
+        """Move scalings far from 1 into the potentials; rebuild those kernels.
+
+        Returns the rows whose potentials changed.
+        """
         far = _outside(self.u).any(axis=1) | _outside(self.v).any(axis=1)
         far = np.flatnonzero(far)
         if far.size == 0:
-            return
+            return far
         # A scaling that is no longer finite poisons its problem's kernel; the
         # problem's marginal error is then not finite, and it is redone in the
         # log domain.
@@ -250,6 +320,7 @@ class _AbsorbedScaling(_PlainScaling):
                 pot[far] += np.log(s, out=np.zeros_like(s), where=s > 0)
                 scaling[far] = s > 0
             self.K[far] = _absorbed_kernel(self.Mr[far], self.f[far], self.g[far])
+        return far
 
     def keep(self, mask):
         super().keep(mask)
