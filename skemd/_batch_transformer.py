@@ -41,8 +41,7 @@ class BatchEMDTransformer(TransformerMixin, BaseEstimator):
         :func:`joblib.parallel_config` context; -1 means all processors.
     batch_size : int or "auto", default="auto"
         Problems per parallel task.
-    verbose : int, default=0
-        Progress messages, as joblib prints them.
+    %(verbose)s
 
     Attributes
     ----------

@@ -101,8 +101,10 @@ def store_path(memory):
     return path
 
 
-def sample_keys(X):
-    """Return a content digest (bytes) per sample, over its dtype, shape and bytes.
+def sample_keys(X, weights=None):
+    """Return a content digest (bytes) per sample: dtype, shape, bytes, weights.
+
+    ``X`` is an array or a list of arrays of any shapes; ``weights``, one per sample.
 
     Examples
     --------
@@ -113,29 +115,27 @@ def sample_keys(X):
     (True, False)
     >>> sample_keys(np.zeros((1, 4, 2)))[0] == sample_keys(np.zeros((1, 2, 4)))[0]
     False
+    >>> sample_keys([np.zeros((2, 1))], [[1, 2]]) == sample_keys([np.zeros((2, 1))])
+    False
     """
-    X = np.ascontiguousarray(X)
-    header = json.dumps([X.dtype.str, list(X.shape[1:])]).encode()
-    rows = X.reshape(len(X), int(np.prod(X.shape[1:])))
-    return [_digest(header, row.tobytes()) for row in rows]
+    keys = []
+    for i, x in enumerate(X if isinstance(X, list) else np.ascontiguousarray(X)):
+        x = np.ascontiguousarray(x)
+        # The header fixes the length of the bytes after it: weights follow.
+        parts = [json.dumps([x.dtype.str, list(x.shape)]).encode(), x.tobytes()]
+        if weights is not None:
+            parts.append(np.ascontiguousarray(weights[i], dtype=np.float64).tobytes())
+        keys.append(_digest(*parts))
+    return keys
 
 
 def config_key(description, **arrays):
     """Return the digest of a configuration: a JSON-able description and arrays.
 
-    Parameters
-    ----------
-    description : dict
-        What decides the values besides the arrays, such as
-        ``SolverOptions.identity``; dumped as JSON with sorted keys.
-    **arrays : ndarray or None
-        Arrays that decide the values (a cost matrix, bin positions), each
-        digested with its dtype and shape; None counts as empty.
-
-    Returns
-    -------
-    key : bytes
-        The configuration key. A ValueError names a value with no JSON form.
+    ``description`` (a dict such as ``SolverOptions.identity``) is dumped as
+    JSON with sorted keys, and a ValueError names a value with no JSON form.
+    Each of ``arrays`` (a cost matrix, bin positions; None is empty) is
+    digested with its dtype and shape.
     """
     text = json.dumps([_SCHEMA_VERSION, description], sort_keys=True, default=_item)
     parts = [text.encode()]

@@ -66,14 +66,14 @@ def rng():
 @pytest.fixture
 def solved(monkeypatch):
     """The number of pairs solved by each call, as the transformer solves them."""
-    from skemd import _pairwise_transformer
+    from skemd import _pairwise
 
     counts = []
-    solve_pairs = _pairwise_transformer.solve_pairs
+    solve_pairs = _pairwise.solve_pairs
 
     def counting(left, right, pairs, *args):
         counts.append(len(pairs))
         return solve_pairs(left, right, pairs, *args)
 
-    monkeypatch.setattr(_pairwise_transformer, "solve_pairs", counting)
+    monkeypatch.setattr(_pairwise, "solve_pairs", counting)
     return counts

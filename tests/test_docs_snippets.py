@@ -48,16 +48,17 @@ DOC_FILES = [
 # The python blocks each file had when this test was written: the extractor
 # must find at least these, so that the test cannot silently run nothing.
 MIN_BLOCKS = {
-    "README.md": 3,
+    "README.md": 4,
     "getting_started.rst": 1,
     "index.rst": 1,
     "user_guide/cli.rst": 1,
     "user_guide/dask.rst": 3,
-    "user_guide/emd.rst": 2,
-    "user_guide/kernels.rst": 1,
+    "user_guide/emd.rst": 3,
+    "user_guide/kernels.rst": 3,
     "user_guide/parallel.rst": 1,
     "user_guide/solvers.rst": 2,
     "user_guide/sparse.rst": 1,
+    "user_guide/unequal_masses.rst": 5,
 }
 
 # The small stack every setup uses: k problems of n x m.
@@ -285,6 +286,8 @@ def check_readme(ns, values):
     assert last_chunk[-1] == K - 1
     assert ns["res"].distance.shape == (len(last_chunk),)
     assert digits.best_score_ > 0.8  # the EMD-kernel SVM learns the digits
+    D = values[2]  # pairwise_emd of three weighted clouds of different sizes
+    assert D.shape == (3, 3) and (np.diag(D) == 0).all() and (D == D.T).all()
     assert any(Path("emd-cache").iterdir())  # the pair cache was used
     np.testing.assert_array_equal(np.load("emd.npy"), emd_batch(ns["M"]).distance)
     assert ns["tasks_executed"]() > 0  # the last block ran on the cluster
@@ -318,13 +321,19 @@ def check_dask(ns, values):
 
 def check_emd(ns, values):
     assert values[0].shape == (K, N * MM)  # one flattened plan per sample
-    scores = values[-1]  # cross_val_score with routed marginals
+    scores = values[1]  # cross_val_score with routed marginals
     assert scores.shape == (5,)
     assert np.isfinite(scores).all()
+    assert values[2] is True  # the certificate of every distance holds
+    assert ns["res"].dual_a.shape == (K, N)
 
 
 def check_kernels(ns, values):
-    (search,) = values
+    search, shape, scores = values
+    D = ns["D"]  # weighted clouds of different sizes, against themselves
+    assert D.shape == (20, 20) and shape == (3, 20)
+    assert (np.diag(D) == 0).all() and (D == D.T).all() and (D > 0).sum() == 380
+    assert scores.shape == (4,) and np.isfinite(scores).all()  # routed weights
     assert_grid_fits_pipeline(search)
     # The search runs on digits (30 images, 3 of each class, so cv=2).
     X, y = load_digits(return_X_y=True)
@@ -364,6 +373,32 @@ def check_sparse(ns, values):
     np.testing.assert_allclose((plan_3 * M[3]).sum(), res.distance[3], rtol=1e-12)
 
 
+def check_unequal_masses(ns, values):
+    # The page's snippets need no setup: they define their own problems.
+    import ot
+
+    M, a, b = ns["M"], ns["a"], ns["b"]
+    assert not np.allclose(a.sum(axis=1), b.sum(axis=1))  # unequal masses
+    i = 7
+    normalised = a[i] / a[i].sum(), b[i] / b[i].sum()
+    np.testing.assert_allclose(
+        ns["exact"].distance[i], ot.emd2(*normalised, M[i]), rtol=1e-9
+    )
+    mass = min(a[i].sum(), b[i].sum())
+    expected = ot.partial.partial_wasserstein2(a[i], b[i], M[i], m=mass)
+    np.testing.assert_allclose(ns["partial"].distance[i], expected, rtol=1e-9)
+    assert ns["half"].plan.sum() == pytest.approx(50.0)  # 0.5 moved, 100 times
+    res = ns["res"]
+    expected = ot.unbalanced.sinkhorn_unbalanced2(a[i], b[i], M[i], 0.05, 1.0)
+    np.testing.assert_allclose(res.distance[i], expected, rtol=1e-6)
+    # The plans move less than the geometric mean of the masses, and > 0.
+    geometric = np.sqrt(a.sum(axis=1) * b.sum(axis=1))
+    assert (ns["moved"] > 0).all() and (ns["moved"] < geometric).all()
+    search = values[-1]
+    assert_grid_fits_pipeline(search)
+    assert len(search.cv_results_["params"]) == 2
+
+
 CHECKS = {
     "README.md": check_readme,
     "getting_started.rst": check_getting_started,
@@ -375,6 +410,7 @@ CHECKS = {
     "user_guide/parallel.rst": check_parallel,
     "user_guide/solvers.rst": check_solvers,
     "user_guide/sparse.rst": check_sparse,
+    "user_guide/unequal_masses.rst": check_unequal_masses,
 }
 
 # Files whose snippets take more than a few seconds as users should see them:

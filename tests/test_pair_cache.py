@@ -21,7 +21,7 @@ import ot
 import pytest
 
 import skemd._pair_cache
-import skemd._pairwise_transformer
+import skemd._pairwise
 from skemd import PairwiseEMDTransformer
 from skemd._pair_cache import FILENAME, PairCache, PairCacheWarning, sample_keys
 
@@ -256,13 +256,13 @@ def test_store_deleted_during_a_fit(rng, tmp_path, monkeypatch, when):
     PairwiseEMDTransformer(memory=memory).fit_transform(X[:8])  # a store to delete
     calls = []
     if when == "before storing":
-        solve_pairs = skemd._pairwise_transformer.solve_pairs
+        solve_pairs = skemd._pairwise.solve_pairs
 
         def deleting(*args):
             shutil.rmtree(memory)
             return solve_pairs(*args)
 
-        monkeypatch.setattr(skemd._pairwise_transformer, "solve_pairs", deleting)
+        monkeypatch.setattr(skemd._pairwise, "solve_pairs", deleting)
     else:  # with the connection open, between batches of keys
         monkeypatch.setattr(skemd._pair_cache, "BATCH", 10)
         select = PairCache._select

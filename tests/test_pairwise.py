@@ -9,7 +9,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import skemd._pairwise_transformer
+import skemd._pairwise
 from skemd import DistanceKernel, PairwiseEMDTransformer
 
 GRID = np.indices((8, 8)).reshape(2, -1).T.astype(float)
@@ -203,14 +203,14 @@ def test_two_routes_for_grid_searching_gamma(tmp_path):
 def test_cache_solves_each_distinct_pair_once(tmp_path, monkeypatch):
     X, _, y = digits(30)
     solved = []
-    solve_pairs = skemd._pairwise_transformer.solve_pairs
+    solve_pairs = skemd._pairwise.solve_pairs
 
     def counting(left, right, pairs, *args, **kwargs):
         for i, j in pairs:
-            solved.append(frozenset([left[i].tobytes(), right[j].tobytes()]))
+            solved.append(frozenset([left.data[i].tobytes(), right.data[j].tobytes()]))
         return solve_pairs(left, right, pairs, *args, **kwargs)
 
-    monkeypatch.setattr(skemd._pairwise_transformer, "solve_pairs", counting)
+    monkeypatch.setattr(skemd._pairwise, "solve_pairs", counting)
     pipe = make_pipeline(
         PairwiseEMDTransformer(support=GRID, output="kernel", memory=str(tmp_path)),
         SVC(kernel="precomputed"),
