@@ -3,17 +3,19 @@
 This module owns :class:`PairwiseEMDTransformer`, an estimator around
 :func:`~skemd._pairwise.distance_matrix`: it keeps the training samples and
 their weights, checks new samples against them as scikit-learn does, takes
-per-sample ``weights`` as routed metadata, and fixes the kernel's bandwidth.
+per-sample ``weights`` as routed metadata, and fixes the kernel's bandwidth
+with :func:`~skemd._distance_kernel.fitted_gamma`, as :class:`DistanceKernel`
+does.
 """
 
 import os
-from numbers import Real
 
 import numpy as np
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._distance_kernel import GAMMA_CONSTRAINTS, fitted_gamma
 from ._options import SOLVER_CONSTRAINTS, document_solver_parameters
 from ._pairwise import SPACE_CONSTRAINTS, distance_matrix
 from ._sample_estimator import SampleEstimator
@@ -60,12 +62,19 @@ class PairwiseEMDTransformer(SampleEstimator):
     ground_cost : array-like of shape (n_bins, n_bins), default=None
         Explicit cost between bins; excludes ``support``.
     output : {"distance", "kernel"}, default="distance"
-        "kernel" returns ``exp(-gamma * D)``. EMD kernels need not be positive
+        "kernel" returns ``exp(-gamma_ * D)``. EMD kernels need not be positive
         semi-definite (the EMD is not a Hilbertian metric in general), so
         check your estimator tolerates that, or tune ``C`` accordingly.
     gamma : float or "auto", default="auto"
-        Kernel bandwidth. "auto" is ``1 / median`` of the off-diagonal
-        training distances (1 when that median is 0), fixed at fit time.
+        Kernel bandwidth, > 0. "auto" is ``gamma_scale / median`` of the
+        off-diagonal training distances (``gamma_scale`` when that median is
+        0), fixed at fit time as ``gamma_``.
+    gamma_scale : float, default=1.0
+        Used only with ``gamma="auto"``, > 0: the bandwidth in units of
+        ``1 / median`` training distance. Grid-searching it searches the same
+        relative bandwidths whatever the scale of the ground cost. Ignored
+        when ``gamma`` is a number, as ``SVC`` ignores ``degree`` for kernels
+        other than "poly".
     %(solver_parameters)s
     memory : str, pathlib.Path, joblib.Memory or None, default=None
         A directory (or a ``joblib.Memory`` with a location) where solved
@@ -98,6 +107,7 @@ class PairwiseEMDTransformer(SampleEstimator):
     See Also
     --------
     pairwise_emd : The function this transformer wraps.
+    DistanceKernel : The same kernel, from distances computed beforehand.
 
     Notes
     -----
@@ -130,12 +140,19 @@ class PairwiseEMDTransformer(SampleEstimator):
     >>> clouds = [np.zeros((2, 1)), np.ones((3, 1))]
     >>> PairwiseEMDTransformer().fit(clouds).transform([np.ones((1, 1))])
     array([[1., 0.]])
+
+    A kernel whose bandwidth is twice one over the median training distance
+    (here 1, so ``K = exp(-2 * D)``):
+
+    >>> kernel = PairwiseEMDTransformer(metric="cityblock", output="kernel")
+    >>> kernel.set_params(gamma_scale=2.0).fit(X).gamma_
+    2.0
     """
 
     _parameter_constraints: dict = {
         **SPACE_CONSTRAINTS,
         "output": [StrOptions({"distance", "kernel"})],
-        "gamma": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        **GAMMA_CONSTRAINTS,
         "memory": [None, str, os.PathLike, HasMethods(["cache"])],
         **SOLVER_CONSTRAINTS,
     }
@@ -148,6 +165,7 @@ class PairwiseEMDTransformer(SampleEstimator):
         ground_cost=None,
         output="distance",
         gamma="auto",
+        gamma_scale=1.0,
         method=DEFAULT_METHOD,
         reg=None,
         tol=None,
@@ -163,6 +181,7 @@ class PairwiseEMDTransformer(SampleEstimator):
         self.ground_cost = ground_cost
         self.output = output
         self.gamma = gamma
+        self.gamma_scale = gamma_scale
         self.method = method
         self.reg = reg
         self.tol = tol
@@ -253,13 +272,7 @@ class PairwiseEMDTransformer(SampleEstimator):
         return distance_matrix(self._fitted(), None, self.space_, options, self.memory)
 
     def _set_gamma(self, distances):
-        if self.gamma != "auto":
-            self.gamma_ = float(self.gamma)
-            return
-        D = distances()
-        off_diagonal = D[~np.eye(len(D), dtype=bool)]
-        median = np.median(off_diagonal) if off_diagonal.size else 0.0
-        self.gamma_ = 1.0 / median if median > 0 else 1.0
+        self.gamma_ = fitted_gamma(self.gamma, self.gamma_scale, distances)
 
     def _output(self, D):
         return np.exp(-self.gamma_ * D) if self.output == "kernel" else D

@@ -25,7 +25,7 @@ EXPECTED_FAILED = {
 
 
 @parametrize_with_checks(
-    [PairwiseEMDTransformer(), DistanceKernel()],
+    [PairwiseEMDTransformer(), DistanceKernel(), DistanceKernel(gamma=0.5)],
     expected_failed_checks=lambda est: (
         EXPECTED_FAILED if isinstance(est, PairwiseEMDTransformer) else {}
     ),
