@@ -7,7 +7,13 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
-from skemd import BatchEMDTransformer, PairwiseEMDTransformer, emd_batch
+from skemd import (
+    BatchEMDTransformer,
+    EMDNeighborsTransformer,
+    PairwiseEMDTransformer,
+    emd_batch,
+    pairwise_emd,
+)
 from skemd._cli import main
 
 distributed = pytest.importorskip("distributed")
@@ -46,6 +52,25 @@ def test_emd_batch_is_identical_on_the_cluster(client, return_plan):
         np.testing.assert_array_equal(remote.plan, local.plan)
     elif return_plan == "sparse":
         assert (remote.plan != local.plan).nnz == 0
+
+
+@pytest.mark.slow
+def test_pairwise_and_neighbour_graphs_are_identical_on_the_cluster(client):
+    rng = np.random.default_rng(2)
+    X = rng.dirichlet(np.ones(16), size=150)
+    support = np.indices((4, 4)).reshape(2, -1).T.astype(float)
+    neighbours = EMDNeighborsTransformer(n_neighbors=5, support=support, n_jobs=2)
+    local = neighbours.fit_transform(X), pairwise_emd(X, support=support, n_jobs=2)
+    with distributed.get_task_stream(client) as tasks:
+        remote = _on_cluster(
+            lambda: (
+                neighbours.set_params(n_jobs=-1).fit_transform(X),
+                pairwise_emd(X, support=support, n_jobs=-1),
+            )
+        )
+    assert tasks.data  # the pairs were solved by the cluster's workers
+    assert (remote[0] != local[0]).nnz == 0
+    np.testing.assert_array_equal(remote[1], local[1])
 
 
 @pytest.mark.slow
