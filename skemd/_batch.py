@@ -67,7 +67,8 @@ def emd_batch(
         and ``dual_b`` of shape (k, m) (lists for a ragged batch), centred as
         ``ot.emd`` centres them (``a @ u == b @ v``). They certify each
         distance, checkably without trusting skemd: ``a @ u + b @ v`` equals
-        it and ``u[:, None] + v[None, :] <= M[i]``, up to rounding. Uniform
+        it and ``u[:, None] + v[None, :] <= M[i]``, up to rounding, for every
+        problem flagged converged. Uniform
         square problems then go to an assignment solver only if it gives
         potentials (lapjv, from n = 80), else to the network simplex. Only
         methods that give potentials accept it (the exact method).

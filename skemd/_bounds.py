@@ -299,7 +299,8 @@ class PairBounds:
         """
         rows = np.asarray(rows, dtype=np.intp)
         q, f, o = self._q, self._f, self._o
-        lower = np.zeros((len(rows), self.n_fit))
+        # Not 0: under a ground cost with negative entries, EMDs can be < 0.
+        lower = np.full((len(rows), self.n_fit), -np.inf)
         if o.metric is not None:
             lower = ground_distance(q["means"][rows], f["means"], o.metric)
         if o.histograms:

@@ -41,8 +41,9 @@ class EMDResult:
         (``return_duals``); a list for a ragged batch.
     dual_b : ndarray of shape (k, m), list or None
         Optimal dual potentials of the targets, as ``dual_a``. Together they
-        certify each distance: ``a @ dual_a[i] + b @ dual_b[i]`` equals it and
-        ``dual_a[i][:, None] + dual_b[i][None, :] <= M[i]``, up to rounding.
+        certify each converged distance: ``a @ dual_a[i] + b @ dual_b[i]``
+        equals it and ``dual_a[i][:, None] + dual_b[i][None, :] <= M[i]``, up
+        to rounding.
 
     Examples
     --------
@@ -276,7 +277,7 @@ def solve_pairs(left, right, pairs, space, options):
     def costs(i):
         return pair_problems(left, right, pairs[i : i + 1], space).costs[0]
 
-    warn_failures(converged, np.isfinite(distance), options, costs)
+    warn_failures(converged, np.isfinite(distance), options, costs, pairs)
     return EMDResult(distance, converged)
 
 

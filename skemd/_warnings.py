@@ -68,7 +68,7 @@ class PairCacheWarning(RuntimeWarning):
 _SHOWN_FAILURES = 10
 
 
-def warn_failures(converged, finite, options, costs):
+def warn_failures(converged, finite, options, costs, pairs=None):
     """Warn once, with a ConvergenceWarning, about the problems that failed.
 
     The message names the first of them, says why (a non-finite cost, or
@@ -84,6 +84,9 @@ def warn_failures(converged, finite, options, costs):
         The options they were solved with.
     costs : callable
         ``costs(i)`` gives the cost matrix of problem ``i``, for the advice.
+    pairs : ndarray of shape (k, 2), default=None
+        When the problems are pairs of samples, the pairs: the message then
+        names them, as ``(i, j)``.
     """
     failed = ~converged
     if not failed.any():
@@ -102,15 +105,19 @@ def warn_failures(converged, finite, options, costs):
             advice = options.spec.advise(
                 options, [costs(i) for i in which[:_SHOWN_FAILURES]]
             )
+            kind = "problems" if pairs is None else "pairs of samples"
             messages.append(
-                f"{which.size} of {k} problems {what} ({_indices(which)}). {advice}"
+                f"{which.size} of {k} {kind} {what} ({_names(which, pairs)}). {advice}"
             )
-    warn_user(
-        " ".join(messages) + " Their results are flagged in `converged`.",
-        ConvergenceWarning,
-    )
+    if pairs is None:
+        messages.append("Their results are flagged in `converged`.")
+    warn_user(" ".join(messages), ConvergenceWarning)
 
 
-def _indices(which):
-    shown = ", ".join(map(str, which[:_SHOWN_FAILURES]))
-    return f"indices {shown}{', ...' if which.size > _SHOWN_FAILURES else ''}"
+def _names(which, pairs):
+    shown = which[:_SHOWN_FAILURES]
+    if pairs is None:
+        names = "indices " + ", ".join(map(str, shown))
+    else:
+        names = ", ".join(f"({i}, {j})" for i, j in pairs[shown].tolist())
+    return names + (", ..." if which.size > _SHOWN_FAILURES else "")

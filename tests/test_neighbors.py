@@ -213,3 +213,17 @@ def test_a_neighbours_classifier_is_grid_searched_in_a_pipeline():
     np.testing.assert_array_equal(
         got.predict(X[test]), expected.predict(D[np.ix_(test, train)])
     )
+
+
+def test_negative_ground_costs_are_not_pruned_as_if_nonnegative(rng):
+    # EMDs below 0: a bound that started at 0 pruned true neighbours.
+    X = np.array([[0, 1, 1], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 0], [0, 1, 1.0]])
+    costs = [np.array([[-4, -1, 4], [-1, 4, -1], [4, -1, 0.0]])]
+    costs += [rng.normal(size=(5, 5)) for _ in range(5)]
+    for cost in costs:
+        H = X if len(cost) == 3 else rng.dirichlet(np.ones(5), size=12)
+        neighbours = EMDNeighborsTransformer(n_neighbors=2, ground_cost=cost).fit(H)
+        dist, ind = neighbours.kneighbors()
+        expected = brute_force(pairwise_emd(H, ground_cost=cost), 2, exclude_self=True)
+        np.testing.assert_array_equal(ind, expected[1])
+        np.testing.assert_allclose(dist, expected[0], rtol=1e-9, atol=1e-12)

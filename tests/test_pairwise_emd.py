@@ -379,3 +379,17 @@ def test_random_ragged_clouds_property(data):
     np.testing.assert_array_equal(D, D.T)
     assert (D >= 0).all()
     np.testing.assert_allclose(D, loop(X, X, W, W), rtol=1e-9, atol=1e-9)
+
+
+def test_a_pair_that_failed_is_named_by_its_samples():
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(3)
+    X = rng.dirichlet(np.ones(6), size=4)
+    with pytest.warns(ConvergenceWarning) as caught:
+        pairwise_emd(X, support=np.arange(6.0) ** 2, method="sinkhorn", reg=1e-3,
+                     max_iter=1)  # fmt: skip
+    (warning,) = caught
+    message = str(warning.message)
+    assert "12 of 16 pairs of samples did not converge" in message  # all ordered
+    assert "(0, 1)" in message and "`converged`" not in message

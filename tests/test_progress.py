@@ -44,7 +44,9 @@ def test_nothing_is_printed_by_default(M, capfd):
     assert capfd.readouterr() == ("", "")
 
 
-@pytest.mark.parametrize("backend", ["threading", "loky"])
+@pytest.mark.parametrize(
+    "backend", ["threading", pytest.param("loky", marks=pytest.mark.slow)]
+)
 def test_the_bar_reaches_the_total_on_every_backend(M, backend, capfd):
     expected = emd_batch(M).distance
     with joblib.parallel_config(backend=backend):
