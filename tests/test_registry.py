@@ -44,10 +44,13 @@ def test_method_choices_come_from_the_registry():
         skemd.iter_emd_batch,
         BatchEMDTransformer,
         PairwiseEMDTransformer,
+        skemd.pairwise_emd,
+        skemd.EMDNeighborsTransformer,
     ):
         for name, spec in METHODS.items():
             assert f'- "{name}": {spec.summary.split()[0]}' in public.__doc__
         assert "%(solver_parameters)s" not in public.__doc__
+        assert "%(verbose)s" not in public.__doc__
 
 
 def test_options_resolve_defaults_from_the_registry():
