@@ -95,7 +95,11 @@ def nearest_samples(
             found = _every_pair(solve, n_queries, len(fit), n_neighbors, exclude, bar)
     if verbose:
         n_solved = found[2]
-        total = n_queries * (len(fit) - exclude)
+        # The pairs the full matrix solves: each once when the EMD is symmetric.
+        if queries is None and symmetric_pairs(space, options):
+            total = n_queries * (n_queries - 1) // 2
+        else:
+            total = n_queries * len(fit)
         print(
             f"[EMD neighbours] {n_solved:,} of {total:,} pairs solved exactly "
             f"({n_solved / max(total, 1):.1%}).",

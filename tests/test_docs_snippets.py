@@ -33,6 +33,7 @@ from skemd import (
     PairwiseEMDTransformer,
     emd_batch,
     iter_emd_batch,
+    pairwise_emd,
 )
 from skemd._cli import main as skemd_main
 
@@ -54,7 +55,8 @@ MIN_BLOCKS = {
     "user_guide/cli.rst": 1,
     "user_guide/dask.rst": 3,
     "user_guide/emd.rst": 3,
-    "user_guide/kernels.rst": 3,
+    "user_guide/kernels.rst": 4,
+    "user_guide/neighbors.rst": 7,
     "user_guide/parallel.rst": 1,
     "user_guide/solvers.rst": 2,
     "user_guide/sparse.rst": 1,
@@ -329,7 +331,15 @@ def check_emd(ns, values):
 
 
 def check_kernels(ns, values):
-    search, shape, scores = values
+    search, best_params, shape, scores = values
+    # DistanceKernel on the digits' distances: a gamma_scale is picked, and the
+    # refit's gamma_ is it over the median of the off-diagonal distances.
+    D_digits, searched = ns["D_digits"], ns["search"]
+    assert D_digits.shape == (60, 60) and searched.best_score_ > 0.8
+    scale = best_params["distancekernel__gamma_scale"]
+    assert scale in (0.3, 1, 3)
+    median = np.median(D_digits[~np.eye(60, dtype=bool)])
+    assert searched.best_estimator_[0].gamma_ == pytest.approx(scale / median)
     D = ns["D"]  # weighted clouds of different sizes, against themselves
     assert D.shape == (20, 20) and shape == (3, 20)
     assert (np.diag(D) == 0).all() and (D == D.T).all() and (D > 0).sum() == 380
@@ -339,6 +349,56 @@ def check_kernels(ns, values):
     X, y = load_digits(return_X_y=True)
     search = clone(search).set_params(cv=2).fit(X[:30], y[:30])
     assert search.predict(X[30:40]).shape == (10,)
+
+
+def check_neighbors(ns, values):
+    # The page's snippets need no setup: they load 60 digits themselves.
+    import ot
+    from sklearn.cluster import DBSCAN
+
+    X, pixels, graph = ns["X"], ns["pixels"], ns["graph"]
+    n_solved, n_pairs = values[0]
+    assert n_solved < n_pairs  # it pruned
+    indices, data = values[1]
+    assert indices[0] == 0 and data[0] == 0 and (np.diff(data) >= 0).all()
+    assert values[2] is True  # the page's own brute-force comparison
+    # The oracle: each row of the full matrix (pairwise_emd, itself checked
+    # against POT in its tests) sorted, ties by index; one distance from POT.
+    D = ns["D"]
+    order = np.argsort(D, axis=1, kind="stable")[:, :11]
+    np.testing.assert_array_equal(graph.indices.reshape(-1, 11), order)
+    i, j = 3, graph.indices[graph.indptr[3] + 5]
+    cost = ot.dist(pixels, pixels, "euclidean")
+    expected = ot.emd2(X[i] / X[i].sum(), X[j] / X[j].sum(), cost)
+    np.testing.assert_allclose(graph[i, j], expected, rtol=1e-9)
+    # What the page says of scipy: a reduction along rows sorts them by column.
+    copy = graph.copy()
+    copy.max(axis=1)
+    assert (np.diff(copy.data.reshape(-1, 11), axis=1) < 0).any()
+    assert (np.diff(graph.data.reshape(-1, 11), axis=1) >= 0).all()
+    scores = values[3]
+    assert scores.shape == (2,) and scores.min() > 0.5  # chance is 0.1
+    assert ns["embedding"].shape == ns["tsne_embedding"].shape == (60, 2)
+    assert np.isfinite(ns["tsne_embedding"]).all()
+    assert len(set(ns["clusters"])) == 10
+    # DBSCAN with eps below every row's largest distance: the full matrix's.
+    full = DBSCAN(eps=ns["eps"], min_samples=3, metric="precomputed").fit(D)
+    np.testing.assert_array_equal(ns["labels"], full.labels_)
+    assert ns["labels"].max() >= 1  # it found clusters
+    assert values[5] == 20 * 20  # sinkhorn: every pair
+    clouds, weights = ns["clouds"], ns["weights"]
+    D = pairwise_emd(
+        clouds[:5],
+        clouds[5:],
+        weights=weights[:5],
+        Y_weights=weights[5:],
+        metric="euclidean",
+    )
+    order = np.argsort(D, axis=1, kind="stable")[:, :3]
+    np.testing.assert_array_equal(ns["indices"], order)
+    np.testing.assert_allclose(
+        ns["distances"], np.take_along_axis(D, order, axis=1), rtol=1e-9, atol=1e-12
+    )
 
 
 def check_parallel(ns, values):
@@ -407,6 +467,7 @@ CHECKS = {
     "user_guide/dask.rst": check_dask,
     "user_guide/emd.rst": check_emd,
     "user_guide/kernels.rst": check_kernels,
+    "user_guide/neighbors.rst": check_neighbors,
     "user_guide/parallel.rst": check_parallel,
     "user_guide/solvers.rst": check_solvers,
     "user_guide/sparse.rst": check_sparse,

@@ -4,6 +4,8 @@ ORDER = [
     "plot_quickstart.py",
     "plot_grid_search.py",
     "plot_digits_emd_svm.py",
+    "plot_digits_neighbors.py",
+    "plot_unequal_mass.py",
     "plot_sparse_plans.py",
     "plot_scaling.py",
 ]
