@@ -71,9 +71,11 @@ def _start_and_stop(command, partial, sig, after=30):
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_stopped_run_resumes_and_equals_an_uninterrupted_run(tmp_path, sig):
     rng = np.random.default_rng(7)
-    np.save(tmp_path / "M.npy", rng.random((1200, 30, 30)))
+    # 120 chunks that take a few seconds in all, so that the run is stopped
+    # mid-way even on an idle machine.
+    np.save(tmp_path / "M.npy", rng.random((3600, 30, 30)))
     command = ["solve", tmp_path / "M.npy", "--plans", "sparse", "--n-jobs", "2"]
-    command += ["--batch-size", "10"]
+    command += ["--batch-size", "30"]
     subprocess.run(_skemd(*command, "-o", tmp_path / "whole.npz"), check=True)
 
     out = tmp_path / "resumed.npz"
