@@ -59,7 +59,14 @@ def _skemd(*args):
 
 def _start_and_stop(command, partial, sig, after=30):
     """Run ``command``; send ``sig`` once ``after`` chunks are saved."""
-    run = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    # A shell's background job starts with SIGINT ignored, and so would Python:
+    # the child gets the default, so that SIGINT interrupts it as at a terminal.
+    run = subprocess.Popen(
+        command,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     while len(list(partial.glob("chunk-*.npz"))) < after and run.poll() is None:
         time.sleep(0.01)
     run.send_signal(sig)
