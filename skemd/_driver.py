@@ -11,7 +11,6 @@ warning for the problems that failed.
 import dataclasses
 import functools
 import os
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
@@ -22,7 +21,7 @@ from ._solvers import solve_chunk
 from ._warnings import warn_failures
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class EMDResult:
     """The result of :func:`emd_batch`: distances, flags and plans.
 

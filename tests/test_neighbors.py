@@ -4,6 +4,7 @@ The oracle is brute force: the full distance matrix (``pairwise_emd``, itself
 equal to a double loop of ``ot.emd2``; checked again here on the distances
 returned) sorted row by row, ties going to the smaller index. The graph is
 compared with scikit-learn's own ``KNeighborsTransformer`` on that matrix.
+scikit-learn's estimator checks run in ``test_pairwise.py``.
 """
 
 import numpy as np
@@ -16,28 +17,10 @@ from sklearn.manifold import TSNE, Isomap
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skemd import EMDNeighborsTransformer, pairwise_emd
 
 GRID = np.indices((8, 8)).reshape(2, -1).T.astype(float)
-
-EXPECTED_FAILED = {
-    "check_estimators_dtypes": "its integer data has all-zero rows, which are empty "
-    "histograms: the documented contract rejects them",
-    "check_fit2d_1feature": "its data has all-zero rows (empty histograms), "
-    "rejected by contract",
-    "check_transformer_n_iter": "max_iter bounds each pair's solver; fit only "
-    "stores the samples and runs no iterative procedure with an n_iter_",
-}
-
-
-@parametrize_with_checks(
-    [EMDNeighborsTransformer(n_neighbors=2)],
-    expected_failed_checks=lambda est: EXPECTED_FAILED,
-)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
 
 
 def brute_force(D, k, exclude_self=False):

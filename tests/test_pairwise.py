@@ -10,10 +10,13 @@ from sklearn.svm import SVC
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skemd._pairwise
-from skemd import DistanceKernel, PairwiseEMDTransformer
+from skemd import DistanceKernel, EMDNeighborsTransformer, PairwiseEMDTransformer
+from skemd._sample_estimator import SampleEstimator
 
 GRID = np.indices((8, 8)).reshape(2, -1).T.astype(float)
 
+# The estimators on samples (SampleEstimator): PairwiseEMDTransformer and
+# EMDNeighborsTransformer.
 EXPECTED_FAILED = {
     "check_estimators_dtypes": "its integer data has all-zero rows, which are empty "
     "histograms: the documented contract rejects them",
@@ -25,9 +28,14 @@ EXPECTED_FAILED = {
 
 
 @parametrize_with_checks(
-    [PairwiseEMDTransformer(), DistanceKernel(), DistanceKernel(gamma=0.5)],
+    [
+        PairwiseEMDTransformer(),
+        EMDNeighborsTransformer(n_neighbors=2),
+        DistanceKernel(),
+        DistanceKernel(gamma=0.5),
+    ],
     expected_failed_checks=lambda est: (
-        EXPECTED_FAILED if isinstance(est, PairwiseEMDTransformer) else {}
+        EXPECTED_FAILED if isinstance(est, SampleEstimator) else {}
     ),
 )
 def test_sklearn_compatible(estimator, check):
