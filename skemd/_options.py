@@ -44,6 +44,7 @@ BATCH_CONSTRAINTS = {
     "b": ["array-like", None],
     "return_plan": ["boolean", StrOptions({"dense", "sparse"})],
     "return_duals": ["boolean"],
+    "potentials_init": [tuple, list, None],
     **SOLVER_CONSTRAINTS,
 }
 

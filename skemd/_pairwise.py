@@ -16,7 +16,7 @@ from ._ground import METRICS, HistogramSpace, Samples, ground_space
 from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
 from ._pair_cache import PairCache, config_key, sample_keys, store_path
 from ._solvers import DEFAULT_METHOD
-from ._validation import _check_weight_vector
+from ._vectors import check_weight_vector
 
 #: The constraints of the ground space's arguments.
 SPACE_CONSTRAINTS = {
@@ -374,7 +374,7 @@ def _check_weights(weights, clouds, name, wname):
                 f"{wname}[{i}] has shape {np.shape(w)}, but the cloud {name}[{i}] "
                 f"has {len(x)} points."
             )
-        checked.append(_check_weight_vector(w, f"{wname}[{i}]", len(x)))
+        checked.append(check_weight_vector(w, f"{wname}[{i}]", len(x)))
     with np.errstate(over="ignore"):
         _check_overflow(np.array([w.sum() for w in checked]), wname)
     return checked if isinstance(clouds, list) else np.stack(checked)

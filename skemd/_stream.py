@@ -25,6 +25,7 @@ def iter_emd_batch(
     *,
     return_plan=False,
     return_duals=False,
+    potentials_init=None,
     method=DEFAULT_METHOD,
     reg=None,
     tol=None,
@@ -60,6 +61,9 @@ def iter_emd_batch(
     return_duals : bool, default=False
         Dual potentials per chunk, ``dual_a`` of shape (c, n) and ``dual_b``
         of shape (c, m), as in :func:`emd_batch`.
+    potentials_init : tuple of (array-like, array-like), default=None
+        Dual potentials to start the network simplex from, as in
+        :func:`emd_batch`.
     %(solver_parameters)s
     n_jobs : int, default=None
         Number of parallel jobs, as in :func:`emd_batch`.
@@ -114,7 +118,9 @@ def iter_emd_batch(
     True
     """
     options = SolverOptions.from_params(locals())
-    batch = check_batch(M, a, b, equal_mass=options.spec.needs_equal_mass)
+    batch = check_batch(
+        M, a, b, potentials=potentials_init, equal_mass=options.spec.needs_equal_mass
+    )
     if chunks is not None:
         chunks = _check_chunks(chunks, len(batch))
     return iter_results(

@@ -10,10 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._memmap import release_pages
-
-#: Relative tolerance on ``|sum(a) - sum(b)| / max(sum(a), sum(b))``. Within
-#: it, ``b`` is rescaled to the mass of ``a`` exactly as ``ot.emd`` does.
-MASS_RTOL = 1e-6
+from ._vectors import check_marginals, check_potentials, check_real_dtype, total_masses
 
 # Costs are checked for finiteness in blocks of about this many bytes, so a
 # memmapped batch is never read into memory whole.
@@ -35,11 +32,16 @@ class ProblemBatch:
         The marginals: ``None`` is uniform with mass 1, a 1-D array is shared
         by every problem, a 2-D array (or a list, for ragged batches) holds one
         row per problem. ``b`` is already rescaled to the mass of ``a``.
+    potentials : None or tuple of (alpha, beta)
+        Starting dual potentials for a warm start, each shared (1-D), one row
+        per problem (2-D) or a list (ragged); see ``potentials_init`` in
+        :func:`skemd.emd_batch`.
     """
 
     costs: object
     a: object = None
     b: object = None
+    potentials: object = None
 
     def __len__(self):
         return len(self.costs)
@@ -51,21 +53,24 @@ class ProblemBatch:
 
     def __getitem__(self, index):
         """Return the sub-batch ``index`` (a slice) without copying costs."""
+        potentials = self.potentials
+        if potentials is not None:
+            potentials = tuple(_rows(p, index) for p in potentials)
         return ProblemBatch(
-            self.costs[index], _rows(self.a, index), _rows(self.b, index)
+            self.costs[index], _rows(self.a, index), _rows(self.b, index), potentials
         )
 
     def __sizeof__(self):
         # The data's size: dask's joblib backend scatters large task
         # arguments once instead of embedding them in the task graph.
         parts = self.costs if self.ragged else [self.costs]
-        parts = [*parts, self.a, self.b]
+        parts = [*parts, self.a, self.b, *(self.potentials or ())]
         return sys.getsizeof(object()) + sum(_nbytes(part) for part in parts)
 
     def masses(self):
         """Return the masses of ``a`` and ``b``, each of shape (k,)."""
         k = len(self)
-        return _masses(self.a, k, "a"), _masses(self.b, k, "b")
+        return total_masses(self.a, k, "a"), total_masses(self.b, k, "b")
 
     def marginal_rows(self):
         """Return the marginals of a dense batch as (k, n) and (k, m) rows.
@@ -74,6 +79,16 @@ class ProblemBatch:
         """
         k, n, m = self.costs.shape
         return _as_rows(self.a, k, n), _as_rows(self.b, k, m)
+
+    def potential_rows(self):
+        """Return the starting potentials of a dense batch as (k, n) and (k, m) rows.
+
+        None when the batch has none; shared potentials are broadcast views.
+        """
+        if self.potentials is None:
+            return None
+        k = len(self)
+        return tuple(np.broadcast_to(p, (k, p.shape[-1])) for p in self.potentials)
 
     def release(self):
         """Drop the resident pages of memmapped costs once they are solved."""
@@ -96,7 +111,7 @@ def _rows(w, index):
     return w if shared else w[index]
 
 
-def check_batch(M, a=None, b=None, *, equal_mass=True, name="M"):
+def check_batch(M, a=None, b=None, *, potentials=None, equal_mass=True, name="M"):
     """Validate costs and marginals and return a :class:`ProblemBatch`.
 
     Parameters
@@ -106,6 +121,8 @@ def check_batch(M, a=None, b=None, *, equal_mass=True, name="M"):
         batch.
     a, b : array-like of shape (n,) or (k, n), sequence of array-like, default=None
         Source and target weights; ``None`` means uniform.
+    potentials : tuple of (alpha, beta), default=None
+        Starting dual potentials, shaped as ``a`` and ``b`` and finite.
     equal_mass : bool, default=True
         Whether the masses of ``a`` and ``b`` must agree (the method's
         ``needs_equal_mass``); ``b`` is then rescaled to the mass of ``a``.
@@ -120,10 +137,11 @@ def check_batch(M, a=None, b=None, *, equal_mass=True, name="M"):
     Raises
     ------
     ValueError
-        If a cost is not finite, a weight is negative or not finite, a weight
-        vector sums to 0 or overflows, the masses of ``a`` and ``b`` differ by
-        more than :data:`MASS_RTOL` (with ``equal_mass``), or the shapes do
-        not match. The message names the problem index.
+        If a cost or a potential is not finite, a weight is negative or not
+        finite, a weight vector sums to 0 or overflows, the masses of ``a`` and
+        ``b`` differ by more than :data:`~skemd._vectors.MASS_RTOL` (with
+        ``equal_mass``), or the shapes do not match. The message names the
+        problem index.
 
     Examples
     --------
@@ -138,16 +156,12 @@ def check_batch(M, a=None, b=None, *, equal_mass=True, name="M"):
     """
     costs, shapes = _check_costs(M, name)
     ragged = isinstance(costs, list)
+    if potentials is not None:
+        potentials = check_potentials(potentials, shapes, ragged)
     if a is None and b is None:
-        return ProblemBatch(costs)
-    k = len(shapes)
-    a = _check_weights(a, "a", shapes[:, 0], ragged)
-    b = _check_weights(b, "b", shapes[:, 1], ragged)
-    mass_a, mass_b = _masses(a, k, "a"), _masses(b, k, "b")
-    if not equal_mass:
-        return ProblemBatch(costs, a, b)
-    _check_equal_mass(mass_a, mass_b)
-    return ProblemBatch(costs, a, _rescale(b, a, mass_a, mass_b, k, ragged))
+        return ProblemBatch(costs, potentials=potentials)
+    a, b = check_marginals(a, b, shapes, ragged, equal_mass)
+    return ProblemBatch(costs, a, b, potentials)
 
 
 def _check_costs(M, name):
@@ -160,7 +174,7 @@ def _check_costs(M, name):
             f"{name} must be a 3-D array of shape (k, n, m) or a sequence of 2-D cost "
             f"matrices; got an array with ndim={M.ndim} and shape {M.shape}."
         )
-    _check_real_dtype(M.dtype, name)
+    check_real_dtype(M.dtype, name)
     k, n, m = M.shape
     if k and (n == 0 or m == 0):
         raise ValueError(f"The cost matrices must not be empty; got shape {M.shape}.")
@@ -196,7 +210,7 @@ def _check_cost_list(M, name):
                 f"Cost matrix {name}[{i}] must be a non-empty 2-D array; got shape "
                 f"{Mi.shape}."
             )
-        _check_real_dtype(Mi.dtype, f"{name}[{i}]")
+        check_real_dtype(Mi.dtype, f"{name}[{i}]")
         Mi = np.ascontiguousarray(Mi, dtype=np.float64)
         _check_finite_costs(Mi[None], name, offset=i)
         costs.append(Mi)
@@ -204,11 +218,6 @@ def _check_cost_list(M, name):
     if len(costs) and (shapes == shapes[0]).all():
         return np.stack(costs), shapes
     return costs, shapes
-
-
-def _check_real_dtype(dtype, name):
-    if dtype.kind not in "biuf":
-        raise ValueError(f"{name} must hold real numbers; got dtype {dtype}.")
 
 
 def _check_finite_costs(block, name, offset):
@@ -220,113 +229,3 @@ def _check_finite_costs(block, name, offset):
         f"Cost matrix {name}[{offset + i}] has a non-finite cost {block[i, row, col]} "
         f"at position ({row}, {col})."
     )
-
-
-def _check_weights(w, name, sizes, ragged):
-    """Validate one marginal; return None, a shared 1-D, a 2-D array or a list."""
-    if w is None:
-        if not ragged:
-            return np.full(sizes[0], 1.0 / sizes[0]) if len(sizes) else None
-        return [np.full(s, 1.0 / s) for s in sizes]
-    if ragged:
-        if not isinstance(w, (list, tuple)) or len(w) != len(sizes):
-            raise ValueError(
-                f"For a ragged batch of {len(sizes)} problems, {name} must be None or "
-                f"a sequence of {len(sizes)} 1-D weight vectors."
-            )
-        return [
-            _check_weight_vector(wi, f"{name}[{i}]", s)
-            for i, (wi, s) in enumerate(zip(w, sizes, strict=True))
-        ]
-    w = np.asarray(w)
-    _check_real_dtype(w.dtype, name)
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    k = len(sizes)
-    size = sizes[0] if k else (w.shape[-1] if w.ndim else 0)
-    if w.ndim == 1:
-        return _check_weight_vector(w, name, size)
-    if w.ndim != 2 or w.shape != (k, size):
-        raise ValueError(
-            f"{name} must have shape ({size},) (shared) or ({k}, {size}) (one row "
-            f"per problem) to match M; got shape {w.shape}."
-        )
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{name}[{i}] (problem {i}) has a negative or non-finite weight "
-            f"{w[i, j]} at position {j}."
-        )
-    _check_positive_mass(w.sum(axis=1), name)
-    return w
-
-
-def _check_weight_vector(w, name, size):
-    w = np.asarray(w)
-    _check_real_dtype(w.dtype, name)
-    w = np.ascontiguousarray(w, dtype=np.float64)
-    if w.shape != (size,):
-        raise ValueError(
-            f"{name} must have shape ({size},) to match the cost matrix; got shape "
-            f"{w.shape}."
-        )
-    bad = ~np.isfinite(w) | (w < 0)
-    if bad.any():
-        j = np.flatnonzero(bad)[0]
-        raise ValueError(
-            f"{name} has a negative or non-finite weight {w[j]} at position {j}."
-        )
-    with np.errstate(over="ignore"):  # an overflow is reported with the masses
-        empty = size and w.sum() == 0
-    if empty:
-        raise ValueError(f"{name} sums to 0: a marginal needs positive mass.")
-    return w
-
-
-def _check_positive_mass(masses, name):
-    zero = np.flatnonzero(masses == 0)
-    if zero.size:
-        i = zero[0]
-        raise ValueError(
-            f"{name}[{i}] (problem {i}) sums to 0: a marginal needs positive mass."
-        )
-
-
-def _masses(w, k, name):
-    if w is None:
-        return np.ones(k)
-    with np.errstate(over="ignore"):  # an overflow is reported below
-        if isinstance(w, list):
-            masses = np.array([wi.sum() for wi in w], dtype=np.float64)
-        else:
-            masses = np.full(k, w.sum()) if w.ndim == 1 else w.sum(axis=1)
-    overflow = np.flatnonzero(~np.isfinite(masses))
-    if overflow.size:
-        i = overflow[0]
-        raise ValueError(
-            f"{name} of problem {i} sums to {masses[i]}: the total mass overflows "
-            "float64; rescale the weights."
-        )
-    return masses
-
-
-def _check_equal_mass(mass_a, mass_b):
-    gap = np.abs(mass_a - mass_b) > MASS_RTOL * np.maximum(mass_a, mass_b)
-    if gap.any():
-        i = np.flatnonzero(gap)[0]
-        raise ValueError(
-            f"Problem {i}: a and b have different total masses ({float(mass_a[i])!r} "
-            f"vs {float(mass_b[i])!r}); they must agree within a relative tolerance of "
-            f"{MASS_RTOL:g}."
-        )
-
-
-def _rescale(b, a, mass_a, mass_b, k, ragged):
-    """Rescale ``b`` to the mass of ``a`` with the same arithmetic as ``ot.emd``."""
-    if ragged:
-        return [bi * ma / mb for bi, ma, mb in zip(b, mass_a, mass_b, strict=True)]
-    if k == 0:
-        return b
-    if a.ndim == 1 and b.ndim == 1:
-        return b * mass_a[0] / mass_b[0]
-    return np.broadcast_to(b, (k, b.shape[-1])) * mass_a[:, None] / mass_b[:, None]

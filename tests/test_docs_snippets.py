@@ -17,6 +17,7 @@ from pathlib import Path
 
 import distributed
 import numpy as np
+import ot
 import pytest
 import scipy
 import sklearn
@@ -54,7 +55,7 @@ MIN_BLOCKS = {
     "index.rst": 1,
     "user_guide/cli.rst": 1,
     "user_guide/dask.rst": 3,
-    "user_guide/emd.rst": 3,
+    "user_guide/emd.rst": 4,
     "user_guide/kernels.rst": 4,
     "user_guide/neighbors.rst": 7,
     "user_guide/parallel.rst": 1,
@@ -328,6 +329,10 @@ def check_emd(ns, values):
     assert np.isfinite(scores).all()
     assert values[2] is True  # the certificate of every distance holds
     assert ns["res"].dual_a.shape == (K, N)
+    assert values[3] is True  # a warm start gives the cold distances
+    problems = zip(ns["A"], ns["B"], ns["M_next"], strict=True)
+    expected = [ot.emd2(a, b, M) for a, b, M in problems]
+    np.testing.assert_allclose(ns["again"].distance, expected, rtol=1e-9)
 
 
 def check_kernels(ns, values):
@@ -435,8 +440,6 @@ def check_sparse(ns, values):
 
 def check_unequal_masses(ns, values):
     # The page's snippets need no setup: they define their own problems.
-    import ot
-
     M, a, b = ns["M"], ns["a"], ns["b"]
     assert not np.allclose(a.sum(axis=1), b.sum(axis=1))  # unequal masses
     i = 7

@@ -72,10 +72,18 @@ def solve_chunk(chunk, options, out=None):
         else:
             M = np.ascontiguousarray(chunk.costs, dtype=np.float64)
             sink = plan_sink(options.plan, *M.shape, out, duals=options.duals)
-            distance, converged = solve(M, *chunk.marginal_rows(), sink, options)
+            init = _init_kwargs(chunk.potential_rows())
+            distance, converged = solve(
+                M, *chunk.marginal_rows(), sink, options, **init
+            )
             plan = sink.result()
             duals = (sink.duals.u, sink.duals.v) if options.duals else (None, None)
     return ChunkResult(distance, converged & np.isfinite(distance), plan, *duals)
+
+
+def _init_kwargs(init):
+    """Starting potentials reach only the solvers of methods that take them."""
+    return {} if init is None else {"init": init}
 
 
 def _solve_ragged(chunk, options, solve):
@@ -89,8 +97,11 @@ def _solve_ragged(chunk, options, solve):
         A = np.full(n, 1.0 / n) if chunk.a is None else chunk.a[i]
         B = np.full(m, 1.0 / m) if chunk.b is None else chunk.b[i]
         sink = plan_sink(options.plan and "dense", 1, n, m, duals=options.duals)
+        init = None
+        if chunk.potentials is not None:
+            init = tuple(p[i][None] for p in chunk.potentials)
         distance[i : i + 1], converged[i : i + 1] = solve(
-            M[None], A[None], B[None], sink, options
+            M[None], A[None], B[None], sink, options, **_init_kwargs(init)
         )
         if options.plan == "dense":
             plans.append(sink.result()[0])

@@ -21,7 +21,7 @@ from ._plans import NoPlans
 from ._simplex import solve_simplex
 
 
-def solve_exact(M, A, B, plans, options):
+def solve_exact(M, A, B, plans, options, init=None):
     """Solve the problems of a chunk exactly.
 
     Parameters
@@ -36,6 +36,9 @@ def solve_exact(M, A, B, plans, options):
         simplex).
     options : SolverOptions
         Reads ``max_iter`` and ``assignment_max_n``.
+    init : tuple of ndarray of shape (c, n) and (c, m), default=None
+        Dual potentials to start the network simplex from (a warm start).
+        Problems solved as assignments do not need them.
 
     Returns
     -------
@@ -60,7 +63,7 @@ def solve_exact(M, A, B, plans, options):
     idx = np.flatnonzero(~eligible)
     if idx.size:
         cost[idx], converged[idx] = solve_simplex(
-            M, A, B, idx, options["max_iter"], plans
+            M, A, B, idx, options["max_iter"], plans, init
         )
     return cost, converged
 

@@ -113,7 +113,9 @@ class Method:
         ``solve(M, A, B, plans, options) -> (cost, converged)`` solves the
         problems of a chunk: float64 costs ``M`` (c, n, m), marginal rows
         ``A`` (c, n) and ``B`` (c, m), a plan sink (see ``_plans``) and the
-        :class:`~skemd._options.SolverOptions`.
+        :class:`~skemd._options.SolverOptions`. A method with ``warm_start``
+        is also passed ``init=(U, V)``, starting dual potentials of shapes
+        (c, n) and (c, m), when the caller gives some (``potentials_init``).
     parameters : mapping of str to Parameter
         The parameters ``solve`` reads from the options.
     needs_equal_mass : bool, default=True
@@ -125,6 +127,9 @@ class Method:
         Whether it can give optimal dual potentials (``return_duals``): its
         solver then puts them, for every problem, in the sink's ``duals``
         store when the sink has one (see ``_plans``).
+    warm_start : bool, default=False
+        Whether its solver can start from given dual potentials
+        (``potentials_init``, passed to ``solve`` as ``init``).
     chunk_cost : int, default=1
         Arrays as large as the costs that a chunk holds while it is solved,
         for the engine's chunk sizing.
@@ -162,6 +167,7 @@ class Method:
     needs_equal_mass: bool = True
     plan_formats: frozenset = frozenset({"dense", "sparse"})
     duals: bool = False
+    warm_start: bool = False
     chunk_cost: int = 1
     min_chunk_cells: int = 0
     closed_forms: bool = False
@@ -196,6 +202,7 @@ METHODS = {
                 ),
             },
             duals=True,
+            warm_start=True,
             closed_forms=True,
             emd_bounds=True,
             prepare=_exact.prepare,

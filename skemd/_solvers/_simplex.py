@@ -5,6 +5,10 @@ Two routes reach the same compiled solver. The lean route calls POT's private
 80 µs a call, most of the cost for small problems). It is used only when the
 installed POT exposes a signature we know; otherwise the public ``ot.emd`` is
 called, which is slower but always correct.
+
+From POT 0.9.7 on, both routes can start from given dual potentials (a warm
+start); with an older POT the potentials are not used, which changes the
+time taken but never the result.
 """
 
 import inspect
@@ -42,29 +46,38 @@ def find_lean_solver(module=None):
     if module is None:
         from ot.lp import emd_wrap as module
     emd_c = getattr(module, "emd_c", None)
-    try:
-        parameters = tuple(inspect.signature(emd_c).parameters)
-    except (TypeError, ValueError):
-        return None
+    parameters = _parameters(emd_c)
     return emd_c if parameters[:5] == _KNOWN_EMD_C_PARAMETERS else None
 
 
+def _parameters(function):
+    try:
+        return tuple(inspect.signature(function).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
 _EMD_C = find_lean_solver()
+_LEAN_WARM_STARTS = _parameters(_EMD_C)[5:7] == ("alpha_init", "beta_init")
+_PUBLIC_WARM_STARTS = "potentials_init" in _parameters(ot.emd)
 
 
-def solve_lean(a, b, M, max_iter):
+def solve_lean(a, b, M, max_iter, init=None):
     """Solve one problem with POT's compiled ``emd_c``.
 
-    Returns ``(plan, cost, converged, u, v)``, the dual potentials as the
-    solver leaves them (see :func:`~skemd._solvers._duals.finish_duals`).
+    ``init`` is None or starting potentials ``(alpha, beta)``. Returns
+    ``(plan, cost, converged, u, v)``, the dual potentials as the solver
+    leaves them (see :func:`~skemd._solvers._duals.finish_duals`).
     """
-    plan, cost, u, v, code = _EMD_C(a, b, M, max_iter, 1)
+    warm = () if init is None or not _LEAN_WARM_STARTS else init
+    plan, cost, u, v, code = _EMD_C(a, b, M, max_iter, 1, *warm)
     return plan, cost, code == _OPTIMAL, u, v
 
 
-def solve_public(a, b, M, max_iter):
+def solve_public(a, b, M, max_iter, init=None):
     """Solve one problem with the public ``ot.emd``, as :func:`solve_lean`."""
-    plan, log = ot.emd(a, b, M, numItermax=max_iter, log=True)
+    warm = {} if init is None or not _PUBLIC_WARM_STARTS else {"potentials_init": init}
+    plan, log = ot.emd(a, b, M, numItermax=max_iter, log=True, **warm)
     return plan, log["cost"], log["result_code"] == _OPTIMAL, log["u"], log["v"]
 
 
@@ -116,12 +129,15 @@ def on_nonnegative_costs(solve):
     back the shift times ``sum(plan)`` would round.
     """
 
-    def solve_one(a, b, M, max_iter):
+    def solve_one(a, b, M, max_iter, init=None):
         """Solve one problem; return ``(plan, cost, converged, u, v)``."""
         if M.min() >= 0:
-            return solve(a, b, M, max_iter)
+            return solve(a, b, M, max_iter, init)
         live, low = _live_cells_and_shift(a, b, M)
-        plan, _, converged, u, v = solve(a, b, np.where(live, M - low, 0.0), max_iter)
+        if init is not None:
+            init = (init[0], init[1] - low)
+        shifted = np.where(live, M - low, 0.0)
+        plan, _, converged, u, v = solve(a, b, shifted, max_iter, init)
         # On the live cells the costs solved are M - low, so u, v + low are
         # potentials of M there (those of zero weights are made feasible later).
         return plan, (plan * M).sum(), converged, u, v + low
@@ -137,8 +153,11 @@ USES_PUBLIC = _EMD_C is None or os.environ.get("SKEMD_PUBLIC_EMD") == "1"
 #: The one-problem solver in use.
 solve_one = on_nonnegative_costs(solve_public if USES_PUBLIC else solve_lean)
 
+#: Whether the route in use can start from given dual potentials (POT >= 0.9.7).
+WARM_STARTS = _PUBLIC_WARM_STARTS if USES_PUBLIC else _LEAN_WARM_STARTS
 
-def solve_simplex(M, A, B, idx, max_iter, plans):
+
+def solve_simplex(M, A, B, idx, max_iter, plans, init=None):
     """Solve the problems ``idx`` of a chunk with the network simplex.
 
     Parameters
@@ -154,6 +173,8 @@ def solve_simplex(M, A, B, idx, max_iter, plans):
     plans : NoPlans
         The sink that receives the plans, and the dual potentials if it
         keeps them.
+    init : tuple of ndarray of shape (c, n) and (c, m), default=None
+        Dual potentials to start each problem from (a warm start).
 
     Returns
     -------
@@ -166,7 +187,8 @@ def solve_simplex(M, A, B, idx, max_iter, plans):
     converged = np.empty(idx.size, dtype=bool)
     duals = plans.duals
     for j, i in enumerate(idx.tolist()):
-        G, cost[j], converged[j], u, v = solve_one(A[i], B[i], M[i], max_iter)
+        start = None if init is None else (init[0][i], init[1][i])
+        G, cost[j], converged[j], u, v = solve_one(A[i], B[i], M[i], max_iter, start)
         plans.put_dense(i, G)
         if duals is not None:
             duals.put(i, *finish_duals(u, v, A[i], B[i], M[i]))
