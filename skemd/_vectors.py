@@ -5,6 +5,9 @@ as a sequence of 1-D vectors. This module checks their shapes and values,
 naming the problem, and the marginals' masses (positive, finite, equal).
 """
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 import numpy as np
 
 #: Relative tolerance on ``|sum(a) - sum(b)| / max(sum(a), sum(b))``. Within
@@ -64,10 +67,18 @@ def check_marginals(a, b, shapes, ragged, equal_mass):
     return a, b
 
 
-#: What the vectors of each kind may hold: the noun for a bad entry, and a
-#: mask of bad entries.
-_WEIGHTS = ("negative or non-finite weight", lambda w: ~np.isfinite(w) | (w < 0))
-_POTENTIALS = ("non-finite potential", lambda w: ~np.isfinite(w))
+class _Kind(NamedTuple):
+    """What the vectors of one kind may hold."""
+
+    noun: str  # "weight" or "potential"
+    bad: str  # what a bad entry is
+    is_bad: Callable  # the mask of bad entries
+
+
+_WEIGHTS = _Kind(
+    "weight", "negative or non-finite", lambda w: ~np.isfinite(w) | (w < 0)
+)
+_POTENTIALS = _Kind("potential", "non-finite", lambda w: ~np.isfinite(w))
 
 
 def _check_weights(w, name, sizes, ragged):
@@ -95,7 +106,7 @@ def _check_vectors(w, name, sizes, ragged, kind):
         if not isinstance(w, (list, tuple)) or len(w) != len(sizes):
             raise ValueError(
                 f"For a ragged batch of {len(sizes)} problems, {name} must be None or "
-                f"a sequence of {len(sizes)} 1-D {kind[0].split()[-1]} vectors."
+                f"a sequence of {len(sizes)} 1-D {kind.noun} vectors."
             )
         return [
             _check_vector(wi, f"{name}[{i}]", s, kind)
@@ -113,12 +124,12 @@ def _check_vectors(w, name, sizes, ragged, kind):
             f"{name} must have shape ({size},) (shared) or ({k}, {size}) (one row "
             f"per problem) to match M; got shape {w.shape}."
         )
-    noun, bad = kind
-    bad = bad(w)
+    bad = kind.is_bad(w)
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise ValueError(
-            f"{name}[{i}] (problem {i}) has a {noun} {w[i, j]} at position {j}."
+            f"{name}[{i}] (problem {i}) has a {kind.bad} {kind.noun} {w[i, j]} at "
+            f"position {j}."
         )
     return w
 
@@ -170,11 +181,10 @@ def _check_vector(w, name, size, kind):
             f"{name} must have shape ({size},) to match the cost matrix; got shape "
             f"{w.shape}."
         )
-    noun, bad = kind
-    bad = bad(w)
+    bad = kind.is_bad(w)
     if bad.any():
         j = np.flatnonzero(bad)[0]
-        raise ValueError(f"{name} has a {noun} {w[j]} at position {j}.")
+        raise ValueError(f"{name} has a {kind.bad} {kind.noun} {w[j]} at position {j}.")
     return w
 
 
