@@ -13,12 +13,10 @@ a pruning decision safe. Every bound holds for any plan, hence for the EMD:
   bound; the max over directions. For sqeuclidean the cost is the sum of the
   squared projections on an orthonormal basis, and a min of a sum is at least
   the sum of the mins: the sum over a basis of the 1-D W2^2, max over bases.
-  A 1-D W_p^p is ``int_0^1 |Q_x - Q_y|^p`` over the quantile functions; with
-  ``A_k`` the integral of ``Q`` over ``[k/K, (k+1)/K]``, Jensen gives
-  ``W_p^p >= K^(p-1) sum_k |A_k(x) - A_k(y)|^p``, an L_p distance between
-  embeddings (exact for uniform clouds of K points; for histograms under W1
-  the embedding is the CDF, exact). ``projected-exact`` then merges the
-  quantile functions where that embedding is not exact.
+  The 1-D costs are bounded by L_p distances between embeddings (by Jensen,
+  :func:`~skemd._measures.quantile_means`; exact for uniform clouds of K
+  points and, the CDFs', for histograms under W1); ``projected-exact`` merges
+  the quantile functions where the embedding is not exact.
 - ``relaxed``: dropping one marginal constraint,
   ``max(sum_i a_i min_{b_j>0} C_ij, sum_j b_j min_{a_i>0} C_ij)``, any cost.
 """
@@ -27,10 +25,9 @@ import functools
 
 import numpy as np
 
-from ._ground import METRICS, HistogramSpace, Samples, ground_distance
+from ._ground import METRICS, HistogramSpace, Samples, ground_distance, line_cdfs
 from ._measures import (
     by_chunks,
-    cdf_embedding,
     check_weights,
     histogram_clouds,
     nearest_costs,
@@ -106,9 +103,8 @@ class EMDLowerBounds:
         if support is not None:
             self.support = np.asarray(support, dtype=np.float64)
             exact = ground_distance(self.support, self.support, metric)
-            if exact.shape != space.cost.shape or not np.allclose(
-                exact, space.cost, rtol=1e-12, atol=0
-            ):
+            same = exact.shape == space.cost.shape
+            if not (same and np.allclose(exact, space.cost, rtol=1e-12, atol=0)):
                 raise ValueError(
                     f"space.cost is not the {metric} cost between the support "
                     "points: the geometric bounds would not hold."
@@ -159,10 +155,8 @@ class EMDLowerBounds:
             H = np.asarray(X, dtype=np.float64)
             n_bins = len(self.space.cost)
             if H.ndim != 2 or H.shape[1] != n_bins:
-                raise ValueError(
-                    f"{name} must be histograms of shape (n, {n_bins}); got shape "
-                    f"{H.shape}."
-                )
+                wanted = f"histograms of shape (n, {n_bins})"
+                raise ValueError(f"{name} must be {wanted}; got shape {H.shape}.")
             check_weights(H, name)
             s = {"n": len(H), "hist": H, "uniform": None}
             s["rows"], s["cols"] = nearest_costs(H, self.space.cost)
@@ -180,8 +174,8 @@ class EMDLowerBounds:
     def _projected(self, s):
         """Per group of directions: the embedding and the sorted projections."""
         if self.histograms and self.p == 1:
-            lines = [self.support @ g[0] for g in self.groups]
-            return {"embeddings": [cdf_embedding(s["hist"], x) for x in lines]}
+            cdfs = (line_cdfs(s["hist"], self.support @ g[0]) for g in self.groups)
+            return {"embeddings": [cdf * widths for cdf, widths in cdfs]}
         args = s["points"], s["weights"]
         groups = [sliced_features(*args, g, self.K, s["uniform"]) for g in self.groups]
         return {"embeddings": [e for e, _ in groups], "sorted": [p for _, p in groups]}
@@ -304,9 +298,8 @@ class PairBounds:
         if o.metric is not None:
             lower = ground_distance(q["means"][rows], f["means"], o.metric)
         if o.histograms:
-            to_fit = q["hist"][rows] @ f["rows"].T
-            to_query = q["cols"][rows] @ f["hist"].T
-            lower = np.maximum(lower, np.maximum(to_fit, to_query))
+            relaxed = q["hist"][rows] @ f["rows"].T, q["cols"][rows] @ f["hist"].T
+            lower = np.maximum(lower, np.maximum(*relaxed))
         for name, *_ in self._stages[: self._n_first]:
             self.evaluated[name] += lower.size
         return lower
@@ -378,23 +371,20 @@ class PairBounds:
         return np.maximum(to_fit, np.einsum("pi,pi->p", qs["cols"][q], fs["hist"][f]))
 
     def _relaxed_clouds(self, q, f):
-        wq, wf = self._q["weights"][q], self._f["weights"][f]
-        cost = ground_distance(
-            self._q["points"][q], self._f["points"][f], self._o.metric
-        )
+        qs, fs = self._q, self._f
+        wq, wf = qs["weights"][q], fs["weights"][f]
+        cost = ground_distance(qs["points"][q], fs["points"][f], self._o.metric)
         to_fit = np.where(wf[:, None, :] > 0, cost, np.inf).min(axis=2)
         to_query = np.where(wq[:, :, None] > 0, cost, np.inf).min(axis=1)
         return np.maximum((wq * to_fit).sum(axis=1), (wf * to_query).sum(axis=1))
 
     def _embedded(self, g, q, f):
         gap = np.abs(self._q["embeddings"][g][q] - self._f["embeddings"][g][f])
-        p, K = self._o.p, self._o.K
-        return (gap * gap).sum(axis=1) * K if p == 2 else gap.sum(axis=1)
+        return (gap * gap).sum(axis=1) * self._o.K if self._o.p == 2 else gap.sum(1)
 
     def _merged(self, g, q, f):
         total = np.zeros(len(q))
-        for (xq, cq), (xf, cf) in zip(
-            self._q["sorted"][g], self._f["sorted"][g], strict=True
-        ):
+        sides = zip(self._q["sorted"][g], self._f["sorted"][g], strict=True)
+        for (xq, cq), (xf, cf) in sides:
             total += wasserstein_1d(xq[q], cq[q], xf[f], cf[f], self._o.p)
         return total

@@ -5,13 +5,17 @@ candidates solved in the order of their lower bounds (from
 :mod:`skemd._bounds`), rounds that gather the next candidates of every
 unfinished query of a block into one call of the caller's ``solve``, the
 stopping rule, and, when the queries are the fit samples and the distance is
-symmetric, the reuse of solved pairs. It never imports the driver: the
-caller solves the pairs.
+symmetric, the reuse of solved pairs; and :func:`every_pair_search`, the
+search without bounds, for distances that have none. It never imports the
+driver: the caller solves the pairs.
 """
 
 from numbers import Integral
 
 import numpy as np
+
+#: Pairs solved per block of queries of :func:`every_pair_search`.
+BLOCK_PAIRS = 1 << 16
 
 
 def knn_search(
@@ -133,6 +137,69 @@ def knn_search(
         if progress is not None:
             progress(len(rows))
     return distances, indices, search.n_solved
+
+
+def every_pair_search(
+    solve, n_queries, n_fit, n_neighbors, *, exclude_self=False, progress=None
+):
+    """The ``n_neighbors`` nearest fit samples of each query, every pair solved.
+
+    A block of queries at a time, about :data:`BLOCK_PAIRS` pairs, each
+    block's pairs in one call of ``solve``.
+
+    Parameters
+    ----------
+    solve : callable
+        ``solve(pairs) -> distances``, as :func:`knn_search` takes it.
+    n_queries, n_fit : int
+        The numbers of queries and fit samples.
+    n_neighbors : int
+        k, at most the number of candidates of a query.
+    exclude_self : bool, default=False
+        Whether query ``i`` is not a candidate of its own (the queries are the
+        fit samples, as ``kneighbors(X=None)`` has it).
+    progress : callable, default=None
+        ``progress(n)``, called as each block of ``n`` queries is finished.
+
+    Returns
+    -------
+    distances, indices : ndarray of shape (n_queries, n_neighbors)
+        Each query's distances, increasing, and the fit indices; ties go to
+        the smaller index.
+    n_solved : int
+        How many pairs were passed to ``solve``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._knn import every_pair_search
+    >>> x = np.array([0.0, 1.0, 5.0])
+    >>> def solve(pairs):
+    ...     return np.abs(x[pairs[:, 0]] - x[pairs[:, 1]])
+    >>> distances, indices, n_solved = every_pair_search(
+    ...     solve, 3, 3, 1, exclude_self=True)
+    >>> distances.ravel(), indices.ravel(), int(n_solved)
+    (array([1., 1., 4.]), array([1, 0, 1]), 6)
+    """
+    distances = np.empty((n_queries, n_neighbors))
+    indices = np.empty((n_queries, n_neighbors), dtype=np.intp)
+    block = max(1, BLOCK_PAIRS // max(n_fit, 1))
+    n_solved = 0
+    for start in range(0, n_queries, block):
+        rows = np.arange(start, min(start + block, n_queries))
+        pairs = np.stack(np.meshgrid(rows, np.arange(n_fit), indexing="ij"), -1)
+        wanted = pairs[:, :, 0] != pairs[:, :, 1]
+        wanted |= not exclude_self
+        D = np.full((len(rows), n_fit), np.inf)
+        D[wanted] = solve(pairs[wanted])
+        n_solved += np.count_nonzero(wanted)
+        # Stable: equal distances keep the order of their indices.
+        order = np.argsort(D, axis=1, kind="stable")[:, :n_neighbors]
+        indices[rows] = order
+        distances[rows] = np.take_along_axis(D, order, axis=1)
+        if progress is not None:
+            progress(len(rows))
+    return distances, indices, n_solved
 
 
 class _Search:

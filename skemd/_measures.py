@@ -4,9 +4,11 @@ This module owns the per-sample features that :mod:`skemd._bounds` combines
 into bounds: clouds (uniform, weighted or ragged) and histograms as padded
 arrays of points with weight 0 for padding, the nearest-bin costs of the
 relaxed bound, the projection directions that keep a projection 1-Lipschitz
-for the metric, the embeddings whose L_p distances are 1-D transport costs or
-lower bounds of them, and the exact 1-D W1 and W2^2 between weighted discrete
-measures. Steps are vectorised over chunks of :data:`CELLS` elements.
+for the metric, the embeddings of projected clouds whose L_p distances are
+lower bounds of their 1-D transport costs (exact for uniform clouds of K
+points; histograms under W1 embed their CDFs, :func:`~skemd._ground.line_cdfs`)
+and the exact 1-D W1 and W2^2 between weighted discrete measures. Steps are
+vectorised over chunks of :data:`CELLS` elements.
 """
 
 import numpy as np
@@ -127,31 +129,6 @@ def projection_groups(metric, d, n=None, random_state=0):
         np.abs(theta).max(1) if metric == "cityblock" else np.linalg.norm(theta, axis=1)
     )
     return list((theta / norm[:, None])[:, None, :])
-
-
-def cdf_embedding(H, positions):
-    """Rows whose L1 distances are the W1 of histograms on a line.
-
-    Parameters
-    ----------
-    H, positions : ndarray of shape (n, n_bins) and (n_bins,)
-        Histograms of mass 1 and the bins' positions.
-
-    Returns
-    -------
-    embedding : ndarray of shape (n, n_bins - 1)
-        ``H_k (x_{k+1} - x_k)``, with ``H`` the CDF over sorted positions.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skemd._measures import cdf_embedding
-    >>> cdf_embedding(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0.0, 3.0]))
-    array([[3.],
-           [0.]])
-    """
-    order = np.argsort(positions, kind="stable")
-    return np.cumsum(H[:, order], axis=1)[:, :-1] * np.diff(positions[order])
 
 
 def sliced_features(points, weights, group, K, uniform):

@@ -20,15 +20,13 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._bounds import EMDLowerBounds
-from ._knn import knn_search
+from ._knn import every_pair_search, knn_search
 from ._options import SOLVER_CONSTRAINTS, document_solver_parameters
 from ._pairwise import SPACE_CONSTRAINTS, pair_solver, symmetric_pairs
 from ._progress import progress_bar
 from ._sample_estimator import SampleEstimator
 from ._solvers import DEFAULT_METHOD
-
-# Pairs solved per block of the unpruned search.
-_BLOCK_PAIRS = 1 << 16
+from ._warnings import OneWarningPerCategory
 
 
 def nearest_samples(
@@ -64,6 +62,24 @@ def nearest_samples(
         The fit indices; ties go to the smaller index.
     n_solved : int
         The pairs solved exactly (or looked up in the cache).
+
+    Warns
+    -----
+    ConvergenceWarning
+        Once per call, naming the first pairs that did not converge in any
+        round of the search and counting them all.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._ground import Samples
+    >>> from skemd._neighbors import nearest_samples
+    >>> from skemd._options import SolverOptions
+    >>> clouds = Samples(np.array([[[0.0], [1.0]], [[0.0], [2.0]], [[5.0], [6.0]]]))
+    >>> distances, indices, n_solved = nearest_samples(
+    ...     None, clouds, "euclidean", SolverOptions.build(), 1)
+    >>> distances.ravel(), indices.ravel(), n_solved
+    (array([0.5, 0.5, 4.5]), array([1, 0, 1]), 2)
     """
     verbose = options.verbose
     options = dataclasses.replace(options, verbose=0)  # one bar, over the queries
@@ -72,7 +88,8 @@ def nearest_samples(
     )
     n_queries = len(fit if queries is None else queries)
     exclude = queries is None and not include_self
-    with progress_bar(n_queries, verbose=verbose, unit="queries") as bar:
+    bar = progress_bar(n_queries, verbose=verbose, unit="queries")
+    with OneWarningPerCategory(), bar:  # one warning for all the rounds
         if options.spec.emd_bounds:
             bounds = EMDLowerBounds(
                 fit.solved_by(options.spec),
@@ -92,7 +109,8 @@ def nearest_samples(
                 progress=bar.update,
             )
         else:
-            found = _every_pair(solve, n_queries, len(fit), n_neighbors, exclude, bar)
+            args = solve, n_queries, len(fit), n_neighbors
+            found = every_pair_search(*args, exclude_self=exclude, progress=bar.update)
     if verbose:
         n_solved = found[2]
         # The pairs the full matrix solves: each once when the EMD is symmetric.
@@ -106,28 +124,6 @@ def nearest_samples(
             file=sys.stderr,
         )
     return found
-
-
-def _every_pair(solve, n_queries, n_fit, k, exclude_self, bar):
-    """The unpruned search: every pair, a block of queries at a time."""
-    distances = np.empty((n_queries, k))
-    indices = np.empty((n_queries, k), dtype=np.intp)
-    block = max(1, _BLOCK_PAIRS // max(n_fit, 1))
-    n_solved = 0
-    for start in range(0, n_queries, block):
-        rows = np.arange(start, min(start + block, n_queries))
-        pairs = np.stack(np.meshgrid(rows, np.arange(n_fit), indexing="ij"), -1)
-        wanted = pairs[:, :, 0] != pairs[:, :, 1]
-        wanted |= not exclude_self
-        D = np.full((len(rows), n_fit), np.inf)
-        D[wanted] = solve(pairs[wanted])
-        n_solved += np.count_nonzero(wanted)
-        # Stable: equal distances keep the order of their indices.
-        order = np.argsort(D, axis=1, kind="stable")[:, :k]
-        indices[rows] = order
-        distances[rows] = np.take_along_axis(D, order, axis=1)
-        bar.update(len(rows))
-    return distances, indices, n_solved
 
 
 @document_solver_parameters

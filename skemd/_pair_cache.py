@@ -9,7 +9,8 @@ corrupt: it is named in a warning, moved aside and replaced; none of its
 values is used. Writes are WAL transactions (concurrent processes; a killed
 one leaves the last commit); lookups query the store in batches after a
 bounded memo of this process's recent pairs; the least recently used rows
-past :data:`MAX_ENTRIES` are evicted. Nothing read is unpickled.
+past :data:`MAX_ENTRIES` are evicted. Nothing read is unpickled. The file's
+schema and setup are :mod:`skemd._pair_store`'s.
 """
 
 import hashlib
@@ -23,14 +24,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ._pair_store import (
+    BUSY_TIMEOUT,
+    SCHEMA_VERSION,
+    Corrupt,
+    is_corrupt,
+    is_locked,
+    set_up,
+)
 from ._warnings import PairCacheWarning, warn_user
 
 #: The store's file name, inside the ``memory`` directory.
 FILENAME = "skemd_pairs.sqlite3"
 #: The most pairs kept; past it, the least recently used are evicted.
 MAX_ENTRIES = 10_000_000
-#: Seconds to wait for another process's write before giving up on the store.
-BUSY_TIMEOUT = 60.0
 #: Keys per lookup query (sqlite allows at least 999 parameters per statement).
 BATCH = 500
 #: Rows per write transaction (other writers wait for it).
@@ -41,31 +48,11 @@ FRESH = 60 * 10**9
 RECENT_ENTRIES = 100_000
 _RECENT = {}  # (store path, config) -> {pair key: distance}, oldest first
 _KEY_BYTES = 16
-_APPLICATION_ID = 0x736B6D64  # "skmd", in the sqlite header
-_SCHEMA_VERSION = 1
 _INSERT = (
     "INSERT INTO pairs VALUES (?1, ?2, ?3, ?4, ?5) "
     "ON CONFLICT (config, pair) DO UPDATE SET used = excluded.used"
 )
 _TOUCH = "UPDATE pairs SET used = ?3 WHERE config = ?1 AND pair = ?2"
-_SCHEMA = (
-    "CREATE TABLE pairs (config BLOB NOT NULL, pair BLOB NOT NULL, "
-    "value REAL NOT NULL, checksum BLOB NOT NULL, used INTEGER NOT NULL, "
-    "PRIMARY KEY (config, pair)) WITHOUT ROWID",
-    "CREATE INDEX pairs_by_use ON pairs (used)",
-    "CREATE TABLE size (entries INTEGER NOT NULL)",
-    "INSERT INTO size VALUES (0)",
-    "CREATE TRIGGER pair_added AFTER INSERT ON pairs "
-    "BEGIN UPDATE size SET entries = entries + 1; END",
-    "CREATE TRIGGER pair_removed AFTER DELETE ON pairs "
-    "BEGIN UPDATE size SET entries = entries - 1; END",
-    f"PRAGMA application_id = {_APPLICATION_ID}",
-    f"PRAGMA user_version = {_SCHEMA_VERSION}",
-)
-
-
-class _Corrupt(Exception):
-    """The store holds something it did not write."""
 
 
 def store_path(memory):
@@ -104,7 +91,17 @@ def store_path(memory):
 def sample_keys(X, weights=None):
     """Return a content digest (bytes) per sample: dtype, shape, bytes, weights.
 
-    ``X`` is an array or a list of arrays of any shapes; ``weights``, one per sample.
+    Parameters
+    ----------
+    X : ndarray or list of ndarray
+        The samples: an array of them, or a list of arrays of any shapes.
+    weights : ndarray or list of ndarray, default=None
+        One weight vector per sample, digested with it.
+
+    Returns
+    -------
+    keys : list of bytes
+        One key per sample; equal samples (and weights) have equal keys.
 
     Examples
     --------
@@ -132,12 +129,36 @@ def sample_keys(X, weights=None):
 def config_key(description, **arrays):
     """Return the digest of a configuration: a JSON-able description and arrays.
 
-    ``description`` (a dict such as ``SolverOptions.identity``) is dumped as
-    JSON with sorted keys, and a ValueError names a value with no JSON form.
-    Each of ``arrays`` (a cost matrix, bin positions; None is empty) is
-    digested with its dtype and shape.
+    Parameters
+    ----------
+    description : dict
+        What decides the values besides the arrays, such as
+        ``SolverOptions.identity``; dumped as JSON with sorted keys.
+    **arrays : ndarray or None
+        Arrays that decide the values (a cost matrix, bin positions), each
+        digested with its dtype and shape; None counts as empty.
+
+    Returns
+    -------
+    key : bytes
+        The configuration key.
+
+    Raises
+    ------
+    ValueError
+        Naming a value of ``description`` that has no JSON form.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._pair_cache import config_key
+    >>> key = config_key({"method": "exact"}, cost=np.eye(2))
+    >>> key == config_key({"method": "exact"}, cost=np.eye(2).astype(np.float32))
+    False
+    >>> config_key({"reg": np.float64(0.1)}) == config_key({"reg": 0.1})
+    True
     """
-    text = json.dumps([_SCHEMA_VERSION, description], sort_keys=True, default=_item)
+    text = json.dumps([SCHEMA_VERSION, description], sort_keys=True, default=_item)
     parts = [text.encode()]
     for name, array in sorted(arrays.items()):
         array = np.ascontiguousarray([] if array is None else array)
@@ -255,9 +276,9 @@ class PairCache:
         found, stale = {}, time.time_ns() - FRESH
         for pair, value, checksum, last in rows:
             if not isinstance(pair, bytes) or not isinstance(value, float):
-                raise _Corrupt("a stored row has the wrong types")
+                raise Corrupt("a stored row has the wrong types")
             if checksum != _checksum(self.config, pair, value):
-                raise _Corrupt("a stored distance does not match its checksum")
+                raise Corrupt("a stored distance does not match its checksum")
             found[pair] = value
             if not isinstance(last, int) or last < stale:
                 used.append(pair)
@@ -272,7 +293,7 @@ class PairCache:
         db.executemany(statement, rows)
         (entries,) = db.execute("SELECT entries FROM size").fetchone() or (None,)
         if not isinstance(entries, int):
-            raise _Corrupt("its size table was altered")
+            raise Corrupt("its size table was altered")
         if entries > MAX_ENTRIES:
             db.execute(
                 "DELETE FROM pairs WHERE (config, pair) IN "
@@ -285,21 +306,21 @@ class PairCache:
         """``operation(db)`` on a fresh connection, or ``fallback`` with a warning.
 
         A corrupt store is moved aside and the operation rerun on a new one;
-        other failures but a lock held past :data:`BUSY_TIMEOUT` are retried
-        once (the store may have been deleted or replaced meanwhile).
+        other failures but a lock held past :data:`~skemd._pair_store.BUSY_TIMEOUT`
+        are retried once (the store may have been deleted or replaced meanwhile).
         """
         problem = None
         for _ in range(2):
             try:
                 with closing(self._connect()) as db:
                     return operation(db)
-            except (_Corrupt, sqlite3.DatabaseError, OSError) as error:
+            except (Corrupt, sqlite3.DatabaseError, OSError) as error:
                 problem = error
-            if _corrupt(problem):
+            if is_corrupt(problem):
                 if not self._move_aside(problem):
                     return fallback
                 problem = None
-            elif _locked(problem):
+            elif is_locked(problem):
                 break
         if problem is not None:
             warn_user(
@@ -314,10 +335,7 @@ class PairCache:
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
         try:
             self._inode = os.stat(self.path).st_ino  # connect created the file
-            if db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = NORMAL")
-            _check_schema(db)
+            set_up(db)
         except BaseException:
             db.close()
             raise
@@ -343,43 +361,6 @@ class PairCache:
             PairCacheWarning,
         )
         return aside is not None
-
-
-def _check_schema(db):
-    """Check that the store is a pair cache of this version; create an empty one's."""
-    if _version(db) == (_APPLICATION_ID, _SCHEMA_VERSION):
-        return
-    db.execute("BEGIN IMMEDIATE")  # so that one process creates it
-    try:
-        version = _version(db)
-        empty = not db.execute("SELECT * FROM sqlite_master").fetchone()
-        if version == (0, 0) and empty:
-            for statement in _SCHEMA:
-                db.execute(statement)
-        elif version != (_APPLICATION_ID, _SCHEMA_VERSION):
-            raise _Corrupt(f"not a skemd pair cache of version {_SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-
-
-def _version(db):
-    return tuple(
-        db.execute(f"PRAGMA {name}").fetchone()[0]
-        for name in ("application_id", "user_version")
-    )
-
-
-def _corrupt(error):
-    """Whether ``error`` says the store holds what it cannot have written."""
-    if isinstance(error, sqlite3.OperationalError):
-        return str(error).startswith("no such")  # a table or column is gone
-    return isinstance(error, (_Corrupt, sqlite3.DatabaseError))
-
-
-def _locked(error):
-    return "locked" in str(error) or "busy" in str(error)
 
 
 def _checksum(config, pair, value):

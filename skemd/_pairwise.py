@@ -1,22 +1,20 @@
 """EMD between samples: ``pairwise_emd``, and the pair solving estimators share.
 
-This module owns validating samples (histograms, point clouds of any sizes,
-the clouds' weights) into :class:`~skemd._ground.Samples`, choosing the pairs
-to solve (those above the diagonal only when the EMD is exactly symmetric),
-and solving chosen pairs through the pair cache (:func:`pair_solver`), which
-:func:`pairwise_emd` and the estimators share.
+This module owns choosing the pairs to solve (those above the diagonal only
+when the EMD is exactly symmetric) and solving chosen pairs through the pair
+cache (:func:`pair_solver`), which :func:`pairwise_emd` and the estimators
+share; :mod:`skemd._samples` validates the samples.
 """
 
 import numpy as np
 from sklearn.utils._param_validation import StrOptions, validate_params
-from sklearn.utils.validation import check_array
 
 from ._driver import solve_pairs
-from ._ground import METRICS, HistogramSpace, Samples, ground_space
+from ._ground import METRICS, HistogramSpace, ground_space
 from ._options import SOLVER_CONSTRAINTS, SolverOptions, document_solver_parameters
 from ._pair_cache import PairCache, config_key, sample_keys, store_path
+from ._samples import check_samples
 from ._solvers import DEFAULT_METHOD
-from ._vectors import check_weight_vector
 
 #: The constraints of the ground space's arguments.
 SPACE_CONSTRAINTS = {
@@ -209,6 +207,19 @@ def pair_solver(left, right, space, options, memory=None):
         ``solve(pairs)``, for int indices of shape (n_pairs, 2) into ``left``
         and ``right``, returns their EMD of shape (n_pairs,) (and warns once
         about the pairs that did not converge).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._ground import Samples, ground_space
+    >>> from skemd._options import SolverOptions
+    >>> from skemd._pairwise import pair_solver
+    >>> X = Samples(np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]]))
+    >>> support = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> space = ground_space(X, support, None, "euclidean")
+    >>> solve = pair_solver(X, X, space, SolverOptions.build())
+    >>> solve(np.array([[0, 1], [1, 1]]))  # the masses are normalised
+    array([1.41421356, 0.        ])
     """
     same = right is left
     left = left.solved_by(options.spec)
@@ -243,150 +254,6 @@ def symmetric_pairs(space, options):
     """
     exact = not isinstance(space, HistogramSpace) or space.symmetric
     return options.spec.symmetric_pairs and exact
-
-
-def check_samples(X, weights=None, *, name="X", like=None, against=None, whom=None):
-    """Validate histograms or point clouds, and the clouds' weights, into Samples.
-
-    ``X`` is histograms (n, n_bins), clouds (n, n_points, d) or a sequence of
-    clouds (n_i, d) (stacked when of equal sizes); ``weights`` one vector per
-    cloud, called ``weights`` for ``name="X"`` and ``{name}_weights`` else.
-    ``X`` must match ``like``, if given, in kind and in bins or dimension;
-    messages call ``like`` ``against`` ("but {against} histograms", default
-    "X has") and the recipient of negative bins ``whom``. Masses are kept.
-    """
-    wname = "weights" if name == "X" else f"{name}_weights"
-    clouds = cloud_list(X)
-    if clouds is None:
-        data = check_array(
-            X, allow_nd=True, dtype=np.float64, ensure_all_finite=False, input_name=name
-        )
-        if data.ndim not in (2, 3):
-            raise ValueError(
-                f"{name} must be histograms of shape (n_samples, n_bins), point "
-                "clouds of shape (n_samples, n_points, d), or a list of clouds of "
-                f"shape (n_points_i, d); got shape {data.shape}."
-            )
-        _check_finite(data, name)
-        shapes = [data.shape[1:]]
-    else:
-        data = [_check_cloud(x, f"{name}[{i}]") for i, x in enumerate(clouds)]
-        shapes = [x.shape for x in data]
-        data = np.stack(data) if len(set(shapes)) == 1 else data
-    default = "X has" if like is not None else f"{name}[0] has"
-    _check_like(name, shapes, like, against or default)
-    if isinstance(data, list) or data.ndim == 3:
-        return Samples(data, _check_weights(weights, data, name, wname))
-    if weights is not None:
-        raise ValueError(
-            f"{wname} weigh the points of clouds; the values of the histograms "
-            f"{name} are their weights already."
-        )
-    _check_histograms(data, name, whom or "pairwise_emd")
-    return Samples(data)
-
-
-def cloud_list(X):
-    """``X`` as a list of clouds if it is a sequence of 2-D members, else None."""
-    if isinstance(X, np.ndarray) and X.dtype == object and X.ndim == 1:
-        X = list(X)
-    if not isinstance(X, (list, tuple)) or not X:
-        return None
-    try:
-        return list(X) if np.ndim(X[0]) == 2 else None
-    except ValueError:  # rows of different lengths: named with the member
-        return list(X)
-
-
-def _check_cloud(x, label):
-    try:
-        x = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{label} is not an array of real numbers.") from None
-    if x.ndim != 2 or 0 in x.shape:
-        raise ValueError(
-            f"{label} must be a point cloud of shape (n_points, d) with at least "
-            f"one point; got shape {x.shape}."
-        )
-    _check_finite(x[None], label, prefix=False)
-    return x
-
-
-def _check_finite(data, name, prefix=True):
-    bad = np.argwhere(~np.isfinite(data))
-    if bad.size:
-        i, *position = bad[0].tolist()
-        raise ValueError(
-            f"{f'{name}[{i}]' if prefix else name} has a non-finite value "
-            f"{data[tuple(bad[0])]} (NaN or inf) at position {tuple(position)}."
-        )
-
-
-def _check_like(name, shapes, like, against):
-    """Refuse samples of another kind, bins or dimension than ``like``'s."""
-    expected = shapes[0] if like is None else like.data[0].shape
-    kind = len(shapes[0])  # 1 for histograms, 2 for clouds
-    if len(expected) != kind:
-        kinds = ["histograms", "point clouds"]
-        raise ValueError(
-            f"{name} holds {kinds[kind - 1]}, but {against} {kinds[2 - kind]}."
-        )
-    for i, shape in enumerate(shapes):
-        if shape[-1] != expected[-1]:
-            where = f"{name} has samples of" if len(shapes) == 1 else f"{name}[{i}] has"
-            wanted = f"({expected[0]},)" if kind == 1 else f"(n_points, {expected[1]})"
-            raise ValueError(
-                f"{where} shape {shape}, but {against} samples of shape {wanted}."
-            )
-
-
-def _check_histograms(H, name, whom):
-    """Refuse histograms with a negative bin, or a sum that is 0 or overflows."""
-    negative = np.argwhere(H < 0)
-    if negative.size:
-        i, j = negative[0]
-        raise ValueError(
-            f"Negative values in data passed to {whom}: histogram {name}[{i}] has "
-            f"the bin {H[i, j]} at position {j}."
-        )
-    with np.errstate(over="ignore"):
-        mass = H.sum(axis=1)
-    empty = np.flatnonzero(mass == 0)
-    if empty.size:
-        raise ValueError(f"{name}[{empty[0]}] is an empty histogram (all bins are 0).")
-    _check_overflow(mass, name)
-
-
-def _check_weights(weights, clouds, name, wname):
-    """One checked vector per cloud, stacked for an array of clouds; or None."""
-    if weights is None:
-        return None
-    if not hasattr(weights, "__len__") or len(weights) != len(clouds):
-        given = len(weights) if hasattr(weights, "__len__") else repr(weights)
-        raise ValueError(
-            f"{wname} must hold one weight vector per cloud of {name}, "
-            f"{len(clouds)}; got {given}."
-        )
-    checked = []
-    for i, (w, x) in enumerate(zip(weights, clouds, strict=True)):
-        if np.shape(w) != (len(x),):
-            raise ValueError(
-                f"{wname}[{i}] has shape {np.shape(w)}, but the cloud {name}[{i}] "
-                f"has {len(x)} points."
-            )
-        checked.append(check_weight_vector(w, f"{wname}[{i}]", len(x)))
-    with np.errstate(over="ignore"):
-        _check_overflow(np.array([w.sum() for w in checked]), wname)
-    return checked if isinstance(clouds, list) else np.stack(checked)
-
-
-def _check_overflow(masses, name):
-    overflow = np.flatnonzero(masses == np.inf)
-    if overflow.size:
-        raise ValueError(
-            f"{name}[{overflow[0]}] sums to inf: its mass overflows float64; "
-            "rescale it."
-        )
 
 
 def _config_key(space, options, symmetric):

@@ -19,7 +19,7 @@ from sklearn.utils.validation import validate_data
 from ._ground import Samples, ground_space
 from ._options import SolverOptions
 from ._pair_cache import store_path
-from ._pairwise import check_samples, cloud_list
+from ._samples import check_samples, cloud_list
 
 
 class SampleEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

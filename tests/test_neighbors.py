@@ -7,18 +7,23 @@ compared with scikit-learn's own ``KNeighborsTransformer`` on that matrix.
 scikit-learn's estimator checks run in ``test_pairwise.py``.
 """
 
+import warnings
+
 import numpy as np
 import ot
 import pytest
 from sklearn.base import clone
 from sklearn.cluster import DBSCAN, SpectralClustering
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.manifold import TSNE, Isomap
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsTransformer
 from sklearn.pipeline import make_pipeline
 
-from skemd import EMDNeighborsTransformer, pairwise_emd
+import skemd._pairwise
+from skemd import EMDNeighborsTransformer, PairCacheWarning, pairwise_emd
+from skemd._pair_cache import PairCache
 
 GRID = np.indices((8, 8)).reshape(2, -1).T.astype(float)
 
@@ -210,3 +215,49 @@ def test_negative_ground_costs_are_not_pruned_as_if_nonnegative(rng):
         expected = brute_force(pairwise_emd(H, ground_cost=cost), 2, exclude_self=True)
         np.testing.assert_array_equal(ind, expected[1])
         np.testing.assert_allclose(dist, expected[0], rtol=1e-9, atol=1e-12)
+
+
+def test_a_search_warns_once_about_the_failed_pairs_of_every_round(digits, monkeypatch):
+    # max_iter=20 stops many simplex solves early, in several rounds of the
+    # pruned search: one warning names the first of them and counts them all.
+    solve_pairs, rounds = skemd._pairwise.solve_pairs, []
+
+    def recording(left, right, pairs, *args):
+        result = solve_pairs(left, right, pairs, *args)
+        rounds.append((len(pairs), pairs[~result.converged]))
+        return result
+
+    monkeypatch.setattr(skemd._pairwise, "solve_pairs", recording)
+    neighbours = EMDNeighborsTransformer(n_neighbors=3, support=GRID, max_iter=20)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        neighbours.fit_transform(digits[0][:40])
+    assert sum(len(failed) > 0 for _, failed in rounds) > 1
+    failed = np.concatenate([failed for _, failed in rounds])
+    (warning,) = [w for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert warning.filename == __file__  # the line above, not skemd's
+    shown = ", ".join(f"({i}, {j})" for i, j in failed[:10].tolist())
+    assert str(warning.message).startswith(
+        f"{len(failed)} of {sum(n for n, _ in rounds)} pairs of samples did not "
+        f"converge within max_iter=20 ({shown}, ...)."
+    )
+
+
+def test_a_search_warns_once_when_the_pair_cache_cannot_be_used(
+    digits, tmp_path, monkeypatch
+):
+    def unusable(cache):
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(PairCache, "_connect", unusable)
+    X = digits[0][:30]
+    neighbours = EMDNeighborsTransformer(n_neighbors=3, support=GRID, memory=tmp_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        graph = neighbours.fit_transform(X)
+    (warning,) = caught  # each lookup and store of each round failed
+    assert warning.category is PairCacheWarning and warning.filename == __file__
+    assert "could not be used (disk I/O error)" in str(warning.message)
+    assert "more PairCacheWarning in this call." in str(warning.message)
+    expected = EMDNeighborsTransformer(n_neighbors=3, support=GRID).fit_transform(X)
+    np.testing.assert_array_equal(graph.toarray(), expected.toarray())

@@ -105,7 +105,25 @@ class SparsePlans(NoPlans):
 
 
 class DualPotentials:
-    """Dual potentials ``u`` (k, n) and ``v`` (k, m), NaN until a problem's are put."""
+    """Dual potentials ``u`` (k, n) and ``v`` (k, m), NaN until a problem's are put.
+
+    Parameters
+    ----------
+    k, n, m : int
+        The number of problems and their shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._plans import DualPotentials
+    >>> duals = DualPotentials(2, 2, 3)
+    >>> duals.put(1, np.array([0.0, 1.0]), np.array([0.0, -1.0, 2.0]))
+    >>> duals.u
+    array([[nan, nan],
+           [ 0.,  1.]])
+    >>> duals.v[1]
+    array([ 0., -1.,  2.])
+    """
 
     def __init__(self, k, n, m):
         self.u = np.full((k, n), np.nan)

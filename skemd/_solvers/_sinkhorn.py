@@ -20,12 +20,15 @@ the same fixed point at the same iteration:
 - log-domain updates with ``logsumexp`` (as POT's ``sinkhorn_log``), for any
   problem whose scalings stopped being finite.
 
-:func:`solve_in_stages` runs these three stages for any iteration states with
-their own stopping rule; ``_unbalanced`` runs POT's unbalanced iterates on it.
+:func:`~._stages.solve_in_stages` runs the three stages; this module defines
+their iteration states, which :mod:`._unbalanced` extends with POT's
+unbalanced iterates and stopping rule.
 """
 
 import numpy as np
 from scipy.special import logsumexp
+
+from ._stages import left, right, solve_in_stages, subset
 
 #: Largest ``(max(M) - min(M)) / reg`` solved with plain scaling.
 PLAIN_MAX_RANGE = 100.0
@@ -71,138 +74,17 @@ def solve_sinkhorn(M, A, B, plans, options):
     plain = (M.max(axis=(1, 2)) - low[:, 0, 0]) / reg <= PLAIN_MAX_RANGE
 
     def plain_state(rows):
-        K = _subset(M, rows) - low[rows]
+        K = subset(M, rows) - low[rows]
         K *= -1.0 / reg
         np.exp(K, out=K)
-        return _PlainScaling(K, A[rows], B[rows])
+        return PlainScaling(K, A[rows], B[rows])
 
     states = (
         plain_state,
-        lambda rows: _AbsorbedScaling(_subset(M, rows) / -reg, A[rows], B[rows]),
-        lambda rows: _LogScaling(_subset(M, rows) / -reg, A[rows], B[rows]),
+        lambda rows: AbsorbedScaling(subset(M, rows) / -reg, A[rows], B[rows]),
+        lambda rows: LogScaling(subset(M, rows) / -reg, A[rows], B[rows]),
     )
     return solve_in_stages(M, plans, plain, states, options)
-
-
-def solve_in_stages(M, plans, plain, states, options):
-    """Solve a chunk with plain, absorbed, then log-domain updates.
-
-    Parameters
-    ----------
-    M : ndarray of shape (c, n, m)
-        The chunk's float64 costs.
-    plans : NoPlans
-        The sink that receives the plans.
-    plain : ndarray of shape (c,), dtype=bool
-        The problems that start with plain scaling; the others start with
-        absorbed scaling.
-    states : tuple of three callables
-        ``state(rows)`` makes the plain, absorbed and log-domain iteration
-        state of the problems ``rows``. A problem whose iterates stop being
-        finite in the first two is redone with the third.
-    options : SolverOptions
-        Reads ``tol`` and ``max_iter``.
-
-    Returns
-    -------
-    cost : ndarray of shape (c,)
-        The linear cost ``<T, M>`` of each problem's plan, NaN where the
-        iterates never stayed finite.
-    converged : ndarray of shape (c,), dtype=bool
-        Whether each problem met ``tol`` within ``max_iter``.
-
-    Examples
-    --------
-    Log-domain updates only, as ``ot.sinkhorn2(w, w, M[0], 0.5)``:
-
-    >>> import numpy as np
-    >>> from skemd._solvers._plans import plan_sink
-    >>> from skemd._solvers._sinkhorn import _LogScaling, solve_in_stages
-    >>> M, w = np.array([[[0.0, 1.0], [1.0, 0.0]]]), np.full((1, 2), 0.5)
-    >>> log = lambda rows: _LogScaling(M[rows] / -0.5, w[rows], w[rows])
-    >>> options = {"tol": 1e-9, "max_iter": 100}
-    >>> plain = np.zeros(1, dtype=bool)  # no problem starts with plain scaling
-    >>> solve_in_stages(M, plan_sink(None, 1, 2, 2), plain, (None, log, log), options)
-    (array([0.11920292]), array([ True]))
-    """
-    tol, max_iter = options["tol"], options["max_iter"]
-    result = _Result(M, plans)
-    failed = np.zeros(len(M), dtype=bool)
-    starts = (np.flatnonzero(plain), np.flatnonzero(~plain))
-    for rows, make in zip(starts, states[:2], strict=True):
-        if rows.size:
-            failed[rows[~_iterate(make(rows), result, rows, tol, max_iter)]] = True
-    rows = np.flatnonzero(failed)  # scalings stopped being finite
-    if rows.size:
-        _iterate(states[2](rows), result, rows, tol, max_iter)
-    return result.cost, result.converged
-
-
-def _subset(M, rows):
-    return M if rows.size == len(M) else M[rows]
-
-
-class _Result:
-    """Costs, flags and (through the sink) plans of problems as they finish."""
-
-    def __init__(self, M, plans):
-        self.M, self.plans = M, plans
-        self.cost = np.full(len(M), np.nan)  # what never finishes stays NaN
-        self.converged = np.zeros(len(M), dtype=bool)
-
-    def finish(self, positions, state, mask, converged):
-        """Take the problems ``positions`` from the rows ``mask`` of ``state``."""
-        # One problem at a time: views, where batched indexing would copy.
-        for position, row in zip(positions, np.flatnonzero(mask), strict=True):
-            self.cost[position] = state.cost(row, self.M[position])
-        self.converged[positions] = converged
-        if self.plans.stores:
-            self.plans.put_dense_many(positions, state.plan(mask))
-
-
-def _left(u, K):
-    """``u_c @ K_c`` for every problem c (batched BLAS, unlike einsum)."""
-    return (u[:, None, :] @ K)[:, 0, :]
-
-
-def _right(K, v):
-    """``K_c @ v_c`` for every problem c."""
-    return (K @ v[:, :, None])[:, :, 0]
-
-
-def _iterate(state, result, where, tol, max_iter):
-    """Run ``state`` until each problem converges; hand results to ``result``.
-
-    Every ``state.check_every`` iterations and at the last, a problem stops
-    when ``state.error()`` is below ``tol``. Returns a bool array over
-    ``where``: False for problems whose iterates stopped being finite (they
-    are not handed over).
-    """
-    rows = np.arange(where.size)  # the state's rows, as positions in `where`
-    live = np.ones(where.size, dtype=bool)  # rows still iterating
-    finite = np.ones(where.size, dtype=bool)
-    for it in range(max_iter):
-        state.update()
-        last = it == max_iter - 1
-        if it % state.check_every and not last:
-            continue
-        err = state.error()
-        bad = live & ~np.isfinite(err)
-        done = live & (err < tol)
-        leave = done | bad | (live & last)
-        good = leave & ~bad
-        if good.any():
-            result.finish(where[rows[good]], state, good, done[good])
-        finite[rows[bad]] = False
-        live &= ~leave
-        if not live.any():
-            break
-        # Finished rows keep being updated (harmlessly) until most have left:
-        # dropping them copies the kernel, which costs more than a few updates.
-        if 2 * np.count_nonzero(live) <= live.size:
-            state.keep(live)
-            rows, live = rows[live], live[live]
-    return finite
 
 
 class _MarginalStop:
@@ -214,8 +96,32 @@ class _MarginalStop:
         return np.linalg.norm(self.target_marginal() - self.b, axis=1)
 
 
-class _PlainScaling(_MarginalStop):
-    """Sinkhorn-Knopp scalings ``u``, ``v`` of a kernel ``K`` (c, n, m)."""
+class PlainScaling(_MarginalStop):
+    """Sinkhorn-Knopp scalings ``u``, ``v`` of a kernel ``K`` (c, n, m).
+
+    An iteration state of :func:`~._stages.solve_in_stages`, stopping on the
+    target marginal's violation; the plan is ``u[:, :, None] * K * v[:, None]``.
+
+    Parameters
+    ----------
+    K : ndarray of shape (c, n, m)
+        The kernels ``exp(-(M - min M) / reg)``, one per problem.
+    a, b : ndarray of shape (c, n) and (c, m)
+        The marginals, of equal masses.
+
+    Examples
+    --------
+    One iteration solves this symmetric problem, as ``ot.sinkhorn2(w, w,
+    M[0], 0.5)``:
+
+    >>> import numpy as np
+    >>> from skemd._solvers._sinkhorn import PlainScaling
+    >>> M, w = np.array([[[0.0, 1.0], [1.0, 0.0]]]), np.full((1, 2), 0.5)
+    >>> state = PlainScaling(np.exp(M / -0.5), w, w)
+    >>> state.update()
+    >>> state.error() < 1e-12, round(float(state.cost(0, M[0])), 8)
+    (array([ True]), 0.11920292)
+    """
 
     def __init__(self, K, a, b):
         self.K, self.a, self.b = K, a, b
@@ -224,12 +130,12 @@ class _PlainScaling(_MarginalStop):
 
     def update(self):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            self.v = self.b / _left(self.u, self.K)
-            self.u = self.a / _right(self.K, self.v)
+            self.v = self.b / left(self.u, self.K)
+            self.u = self.a / right(self.K, self.v)
 
     def target_marginal(self):
         with np.errstate(invalid="ignore", over="ignore"):
-            return self.v * _left(self.u, self.K)
+            return self.v * left(self.u, self.K)
 
     def plan(self, mask):
         return self.u[mask, :, None] * self.K[mask] * self.v[mask, None, :]
@@ -243,8 +149,30 @@ class _PlainScaling(_MarginalStop):
         self.u, self.v = self.u[mask], self.v[mask]
 
 
-class _LogScaling(_MarginalStop):
-    """Log-domain Sinkhorn on ``-M / reg`` (c, n, m), as POT's sinkhorn_log."""
+class LogScaling(_MarginalStop):
+    """Log-domain Sinkhorn on ``-M / reg`` (c, n, m), as POT's sinkhorn_log.
+
+    An iteration state of :func:`~._stages.solve_in_stages`, with the
+    potentials ``f`` and ``g``: the plan is ``exp(Mr + f[:, :, None] +
+    g[:, None])``.
+
+    Parameters
+    ----------
+    Mr : ndarray of shape (c, n, m)
+        The costs over ``-reg``.
+    a, b : ndarray of shape (c, n) and (c, m)
+        The marginals, of equal masses; a zero weight has potential -inf.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skemd._solvers._sinkhorn import LogScaling
+    >>> M, w = np.array([[[0.0, 1.0], [1.0, 0.0]]]), np.full((1, 2), 0.5)
+    >>> state = LogScaling(M / -0.5, w, w)
+    >>> state.update()
+    >>> state.error(), round(float(state.cost(0, M[0])), 8)
+    (array([0.]), 0.11920292)
+    """
 
     def __init__(self, Mr, a, b):
         self.Mr, self.b = Mr, b
@@ -273,13 +201,35 @@ class _LogScaling(_MarginalStop):
         self.f, self.g = self.f[mask], self.g[mask]
 
 
-class _AbsorbedScaling(_PlainScaling):
+class AbsorbedScaling(PlainScaling):
     """Scalings ``u``, ``v`` on the kernel ``exp(Mr + f + g)`` of potentials f, g.
 
     The first update is POT's first log-domain iteration, from ``g = 0``; it
     leaves every row and column of positive weight with positive mass in the
     kernel. Zero weights have potential ``-inf``: their kernel lines are 0,
-    and so are their scalings.
+    and so are their scalings. The iterates are :class:`LogScaling`'s.
+
+    Parameters
+    ----------
+    Mr : ndarray of shape (c, n, m)
+        The costs over ``-reg``.
+    a, b : ndarray of shape (c, n) and (c, m)
+        The marginals, of equal masses.
+
+    Examples
+    --------
+    Where plain scaling's kernel underflows (a row of zeros, then NaN):
+
+    >>> import numpy as np
+    >>> from skemd._solvers._sinkhorn import AbsorbedScaling
+    >>> M, w = np.array([[[0.0, 2.0], [2.0, 2.0]]]), np.full((1, 2), 0.5)
+    >>> np.exp(M / -1e-3)[0, 1]
+    array([0., 0.])
+    >>> state = AbsorbedScaling(M / -1e-3, w, w)
+    >>> for _ in range(3):
+    ...     state.update()
+    >>> state.error(), round(float(state.cost(0, M[0])), 6)
+    (array([0.10101525]), 1.142857)
     """
 
     def __init__(self, Mr, a, b):
@@ -294,13 +244,13 @@ class _AbsorbedScaling(_PlainScaling):
             self.K = _absorbed_kernel(self.Mr, self.f, self.g)
             return
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            self.v = _ratio(self.b, _left(self.u, self.K))
-            self.u = _ratio(self.a, _right(self.K, self.v))
+            self.v = _ratio(self.b, left(self.u, self.K))
+            self.u = _ratio(self.a, right(self.K, self.v))
         self._absorb()
 
     def _log_state(self):
         """The log-domain state that runs the first iteration."""
-        return _LogScaling(self.Mr, self.a, self.b)
+        return LogScaling(self.Mr, self.a, self.b)
 
     def _absorb(self):
         """Move scalings far from 1 into the potentials; rebuild those kernels.

@@ -10,31 +10,23 @@ mean of the two scalings' largest relative changes in an iteration is below
 ``tol``; the value is ``<T, M>``, as ``ot.unbalanced.sinkhorn_unbalanced2``
 returns it.
 
-The batched Sinkhorn's machinery (``_sinkhorn``) runs these iterates, each
-problem stopping on its own, with the same three update rules: plain scaling
-where ``|M| / reg`` is at most :data:`~._sinkhorn.PLAIN_MAX_RANGE`, absorbed
-scaling beyond, and log-domain updates for any problem whose scalings stopped
-being finite. All three run POT's iterates from POT's start with POT's
-stopping rule, computed from the logarithms of the scalings where these
-would overflow. A zero weight's line of the plan is 0, as the problem
-defines it; POT's own plain iteration stops at its first step there, with a
-plan that is not the solution.
+The batched Sinkhorn's stages (:mod:`._stages`) run these iterates, each
+problem stopping on its own, with the three update rules of :mod:`._sinkhorn`:
+plain scaling where ``|M| / reg`` is at most
+:data:`~._sinkhorn.PLAIN_MAX_RANGE`, absorbed scaling beyond, and log-domain
+updates for any problem whose scalings stopped being finite. All three run
+POT's iterates from POT's start with POT's stopping rule, computed from the
+logarithms of the scalings where these would overflow. A zero weight's line
+of the plan is 0, as the problem defines it; POT's own plain iteration stops
+at its first step there, with a plan that is not the solution.
 """
 
 import numpy as np
 from scipy.special import logsumexp
 
 from . import _sinkhorn
-from ._sinkhorn import (
-    PLAIN_MAX_RANGE,
-    _AbsorbedScaling,
-    _left,
-    _LogScaling,
-    _PlainScaling,
-    _right,
-    _subset,
-    solve_in_stages,
-)
+from ._sinkhorn import PLAIN_MAX_RANGE, AbsorbedScaling, LogScaling, PlainScaling
+from ._stages import left, right, solve_in_stages, subset
 
 
 def solve_unbalanced(M, A, B, plans, options):
@@ -80,11 +72,11 @@ def solve_unbalanced(M, A, B, plans, options):
     plain = np.abs(M).max(axis=(1, 2)) / reg <= PLAIN_MAX_RANGE
 
     def plain_state(rows):
-        K = _subset(M, rows) * (-1.0 / reg)
+        K = subset(M, rows) * (-1.0 / reg)
         return _PlainUnbalanced(np.exp(K, out=K), A[rows], B[rows], fi)
 
     def log_state(kind):
-        return lambda rows: kind(_subset(M, rows) / -reg, A[rows], B[rows], fi)
+        return lambda rows: kind(subset(M, rows) / -reg, A[rows], B[rows], fi)
 
     states = (plain_state, log_state(_AbsorbedUnbalanced), log_state(_LogUnbalanced))
     return solve_in_stages(M, plans, plain, states, options)
@@ -126,7 +118,7 @@ def _log_scalings(f, loga):
         return np.where(loga > -np.inf, f - loga, -np.inf)
 
 
-class _PlainUnbalanced(_PlainScaling):
+class _PlainUnbalanced(PlainScaling):
     """POT's scalings ``x``, ``y`` on ``K = exp(-M / reg)`` (c, n, m).
 
     The plan is ``u K v`` with ``u = a x`` and ``v = b y``, as in balanced
@@ -143,9 +135,9 @@ class _PlainUnbalanced(_PlainScaling):
     def update(self):
         self.last = self.x, self.y
         with np.errstate(invalid="ignore", over="ignore"):
-            self.x = _power(_right(self.K, self.v), -self.fi, self.a)
+            self.x = _power(right(self.K, self.v), -self.fi, self.a)
             self.u = self.a * self.x
-            self.y = _power(_left(self.u, self.K), -self.fi, self.b)
+            self.y = _power(left(self.u, self.K), -self.fi, self.b)
             self.v = self.b * self.y
 
     def error(self):
@@ -170,7 +162,7 @@ class _LogStop:
         return 0.5 * (_log_change(x, px) + _log_change(y, py))
 
 
-class _LogUnbalanced(_LogStop, _LogScaling):
+class _LogUnbalanced(_LogStop, LogScaling):
     """POT's iterates in the log domain, on ``-M / reg`` (c, n, m).
 
     ``f`` and ``g`` are the logarithms of the weighted scalings ``a x`` and
@@ -195,7 +187,7 @@ class _LogUnbalanced(_LogStop, _LogScaling):
         return _log_scalings(self.f, self.loga), _log_scalings(self.g, self.logb)
 
 
-class _AbsorbedUnbalanced(_LogStop, _AbsorbedScaling):
+class _AbsorbedUnbalanced(_LogStop, AbsorbedScaling):
     """POT's iterates as scalings ``u``, ``v`` on an absorbed kernel.
 
     The kernel is ``exp(Mr + f + g)`` for weighted potentials ``f``, ``g``;
@@ -224,8 +216,8 @@ class _AbsorbedUnbalanced(_LogStop, _AbsorbedScaling):
             return
         self.last = self.scalings()
         with np.errstate(invalid="ignore", over="ignore"):
-            self.u = self.ca * _power(_right(self.K, self.v), -self.fi, self.a)
-            self.v = self.cb * _power(_left(self.u, self.K), -self.fi, self.b)
+            self.u = self.ca * _power(right(self.K, self.v), -self.fi, self.a)
+            self.v = self.cb * _power(left(self.u, self.K), -self.fi, self.b)
             far = self._absorb()
             self.ca[far] = self._coefficient(self.a[far], self.f[far])
             self.cb[far] = self._coefficient(self.b[far], self.g[far])
