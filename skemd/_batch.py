@@ -73,17 +73,18 @@ def emd_batch(
         square problems then go to an assignment solver only if it gives
         potentials (lapjv, from n = 80), else to the network simplex. Only
         methods that give potentials accept it (the exact method).
-    potentials_init : tuple of (array-like, array-like), default=None
+    potentials_init : tuple or list of two array-like, default=None
         Dual potentials ``(alpha, beta)`` to start the network simplex from,
         as ``ot.emd``'s ``potentials_init``: ``alpha`` shaped as ``a`` would
         be, (n,) or (k, n), and ``beta`` as ``b``; sequences of 1-D arrays for
-        a ragged batch. Any finite values give the same distances; values near
-        the optimal ones save pivots. The natural source is ``(res.dual_a,
-        res.dual_b)`` of an earlier ``return_duals=True`` call on slightly
-        different costs: the user guide's page on certificates and warm starts
-        says when it pays. Only the exact method takes it; uniform square
-        problems solved as assignments, and any problem with a POT older than
-        0.9.7, are solved without it.
+        a ragged batch. Any finite values give the same distances, to
+        rounding; values near the optimal ones save pivots. The natural source
+        is ``(res.dual_a, res.dual_b)`` of an earlier ``return_duals=True``
+        call on slightly different costs: the "Warm starts" section of the
+        user guide's page on problems, plans and marginals says when it pays.
+        Only the exact method takes it; uniform square problems solved as
+        assignments, and any problem with a POT older than 0.9.7, are solved
+        without it.
     out : ndarray of shape (k,), default=None
         A preallocated float64 array, such as a writable :class:`numpy.memmap`,
         that receives the distances as chunks finish; it is returned as

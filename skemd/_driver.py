@@ -17,7 +17,7 @@ from scipy import sparse
 
 from ._engine import chunk_bounds, map_chunks, shares_memory
 from ._ground import line_emd, pair_problems
-from ._solvers import METHODS, solve_chunk
+from ._solvers import solve_chunk
 from ._warnings import warn_failures
 
 
@@ -124,15 +124,8 @@ def check_problems(batch, options):
     Raises
     ------
     ValueError
-        If the batch has starting potentials and the method takes none, or
-        from the method's ``check``, naming the problem.
+        From the method's ``check``, naming the problem.
     """
-    if batch.potentials is not None and not options.spec.warm_start:
-        warm = [name for name, method in METHODS.items() if method.warm_start]
-        raise ValueError(
-            f"potentials_init is not available with method={options.method!r}; "
-            f"the methods that start from dual potentials are {warm}."
-        )
     options.spec.check(batch, options)
 
 

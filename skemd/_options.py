@@ -83,7 +83,9 @@ class SolverOptions:
     verbose: int
 
     @classmethod
-    def build(cls, *, return_plan=False, return_duals=False, **arguments):
+    def build(
+        cls, *, return_plan=False, return_duals=False, potentials_init=None, **arguments
+    ):
         """Validate the arguments of a public entry point into options.
 
         Parameters
@@ -92,6 +94,9 @@ class SolverOptions:
             The plans asked for.
         return_duals : bool, default=False
             Whether dual potentials are asked for.
+        potentials_init : object, default=None
+            Starting potentials, validated with the problems; here only
+            whether some are given matters (the method must take them).
         **arguments : dict
             Any of :data:`SOLVER_ARGUMENTS`, as :func:`skemd.emd_batch` takes
             them; the others take their defaults. A shared parameter that the
@@ -108,7 +113,7 @@ class SolverOptions:
             If the method is unknown, a required parameter is missing, a
             value breaks its constraints, ``method_params`` names a parameter
             no method has, or the method cannot give the plan format or the
-            dual potentials.
+            dual potentials, or cannot start from given potentials.
 
         Examples
         --------
@@ -163,6 +168,12 @@ class SolverOptions:
                 f"return_duals=True is not available with method={method!r}; "
                 f"the methods that give dual potentials are {with_duals}."
             )
+        if potentials_init is not None and not spec.warm_start:
+            warm = [name for name, m in METHODS.items() if m.warm_start]
+            raise ValueError(
+                f"potentials_init is not available with method={method!r}; the "
+                f"methods that start from dual potentials are {warm}."
+            )
         return cls(
             method,
             tuple(params.items()),
@@ -190,7 +201,7 @@ class SolverOptions:
         options : SolverOptions
             The validated options.
         """
-        names = [*SOLVER_ARGUMENTS, "return_plan", "return_duals"]
+        names = [*SOLVER_ARGUMENTS, "return_plan", "return_duals", "potentials_init"]
         chosen = {name: params[name] for name in names if name in params}
         return cls.build(**(chosen | overrides))
 

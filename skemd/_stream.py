@@ -61,7 +61,7 @@ def iter_emd_batch(
     return_duals : bool, default=False
         Dual potentials per chunk, ``dual_a`` of shape (c, n) and ``dual_b``
         of shape (c, m), as in :func:`emd_batch`.
-    potentials_init : tuple of (array-like, array-like), default=None
+    potentials_init : tuple or list of two array-like, default=None
         Dual potentials to start the network simplex from, as in
         :func:`emd_batch`.
     %(solver_parameters)s

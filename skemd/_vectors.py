@@ -73,12 +73,13 @@ class _Kind(NamedTuple):
     noun: str  # "weight" or "potential"
     bad: str  # what a bad entry is
     is_bad: Callable  # the mask of bad entries
+    or_none: str  # "None or " where None (uniform) may stand for a vector
 
 
 _WEIGHTS = _Kind(
-    "weight", "negative or non-finite", lambda w: ~np.isfinite(w) | (w < 0)
+    "weight", "negative or non-finite", lambda w: ~np.isfinite(w) | (w < 0), "None or "
 )
-_POTENTIALS = _Kind("potential", "non-finite", lambda w: ~np.isfinite(w))
+_POTENTIALS = _Kind("potential", "non-finite", lambda w: ~np.isfinite(w), "")
 
 
 def _check_weights(w, name, sizes, ragged):
@@ -105,16 +106,14 @@ def _check_vectors(w, name, sizes, ragged, kind):
     if ragged:
         if not isinstance(w, (list, tuple)) or len(w) != len(sizes):
             raise ValueError(
-                f"For a ragged batch of {len(sizes)} problems, {name} must be None or "
-                f"a sequence of {len(sizes)} 1-D {kind.noun} vectors."
+                f"For a ragged batch of {len(sizes)} problems, {name} must be "
+                f"{kind.or_none}a sequence of {len(sizes)} 1-D {kind.noun} vectors."
             )
         return [
             _check_vector(wi, f"{name}[{i}]", s, kind)
             for i, (wi, s) in enumerate(zip(w, sizes, strict=True))
         ]
-    w = np.asarray(w)
-    check_real_dtype(w.dtype, name)
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = _as_float64(w, name)
     k = len(sizes)
     size = sizes[0] if k else (w.shape[-1] if w.ndim else 0)
     if w.ndim == 1:
@@ -124,6 +123,7 @@ def _check_vectors(w, name, sizes, ragged, kind):
             f"{name} must have shape ({size},) (shared) or ({k}, {size}) (one row "
             f"per problem) to match M; got shape {w.shape}."
         )
+    w = np.ascontiguousarray(w)
     bad = kind.is_bad(w)
     if bad.any():
         i, j = np.argwhere(bad)[0]
@@ -173,19 +173,28 @@ def check_weight_vector(w, name, size):
 
 
 def _check_vector(w, name, size, kind):
-    w = np.asarray(w)
-    check_real_dtype(w.dtype, name)
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = _as_float64(w, name)
     if w.shape != (size,):
         raise ValueError(
             f"{name} must have shape ({size},) to match the cost matrix; got shape "
             f"{w.shape}."
         )
+    w = np.ascontiguousarray(w)
     bad = kind.is_bad(w)
     if bad.any():
         j = np.flatnonzero(bad)[0]
         raise ValueError(f"{name} has a {kind.bad} {kind.noun} {w[j]} at position {j}.")
     return w
+
+
+def _as_float64(w, name):
+    """``w`` as a float64 array of its own shape (a scalar stays 0-d)."""
+    try:
+        w = np.asarray(w)
+    except ValueError as error:  # a ragged nesting of lists
+        raise ValueError(f"{name} must be an array of numbers: {error}") from None
+    check_real_dtype(w.dtype, name)
+    return w.astype(np.float64, copy=False)
 
 
 def _check_positive_mass(w, name, per_problem=False):
@@ -276,7 +285,7 @@ def check_potentials(potentials, shapes, ragged):
 
     Parameters
     ----------
-    potentials : tuple of (array-like, array-like)
+    potentials : tuple or list of two array-like
         ``alpha`` shaped as ``a`` and ``beta`` as ``b`` would be.
     shapes : ndarray of shape (k, 2)
         Each problem's (n, m).
@@ -312,6 +321,12 @@ def check_potentials(potentials, shapes, ragged):
             "potentials_init must be a pair (alpha, beta) of dual potentials, such "
             "as (result.dual_a, result.dual_b) of a call with return_duals=True."
         )
+    for side, p in enumerate(potentials):
+        if p is None:
+            raise ValueError(
+                f"potentials_init[{side}] is None: pass (result.dual_a, "
+                "result.dual_b) of a call with return_duals=True."
+            )
     return tuple(
         _check_vectors(
             p, f"potentials_init[{side}]", shapes[:, side], ragged, _POTENTIALS

@@ -138,10 +138,10 @@ class OneWarningPerCategory:
     A call that solves pairs in many rounds (a neighbour search) would warn
     about the failures of each round. In the block, :func:`warn_failures`
     gathers them, and :func:`warn_user` keeps the first message of each other
-    category; when the block ends without an error, one ConvergenceWarning
-    names the first problems that failed in any round and counts them all,
-    then each other category warns once, pointing at the user's line. In a
-    nested block, the outermost one warns.
+    category. When the block ends, one ConvergenceWarning names the first
+    problems that failed in any round and counts them all (unless an error
+    ends it), then each other category warns once, pointing at the user's
+    line. In a nested block, the outermost one warns.
 
     Examples
     --------
@@ -167,9 +167,9 @@ class OneWarningPerCategory:
         if self._outer:
             return
         _GATHERING.reset(self._token)
-        if kind is not None:
-            return
-        if self.failures.names:
+        # Failures are moot if the call fails; other news (a cache file moved
+        # aside, say) still stands.
+        if kind is None and self.failures.names:
             warn_user(self.failures.message(), ConvergenceWarning)
         for category, (message, count) in self.others.items():
             more = f" ({count - 1} more {category.__name__} in this call.)"

@@ -96,32 +96,62 @@ def test_any_finite_potentials_give_the_exact_distance(seed, alpha, beta):
     np.testing.assert_allclose(res.distance, values, rtol=1e-9, atol=1e-12)
 
 
-def test_threads_streaming_and_assignments(rng):
-    k, n = 40, 8
+def own_start(M, a, b):
+    """Each problem's own optimal potentials: from them it is optimal at once."""
+    solved = emd_batch(M, a, b, return_duals=True)
+    return solved, (solved.dual_a, solved.dual_b)
+
+
+quiet_max_iter = pytest.mark.filterwarnings(
+    "ignore::sklearn.exceptions.ConvergenceWarning", "ignore:numItermax reached"
+)
+
+
+@needs_warm_starts
+@quiet_max_iter
+def test_each_problem_gets_its_own_potentials_in_chunks_threads_and_streams(rng):
+    k, n = 40, 30
     M = clouds(rng, k, n, n)
     a, b = random_weights(rng, n), random_weights(rng, n)
-    first = emd_batch(M, a, b, return_duals=True)
-    init = (first.dual_a, first.dual_b)
-    warm = emd_batch(M, a, b, potentials_init=init, n_jobs=2, batch_size=7)
-    np.testing.assert_allclose(warm.distance, first.distance, rtol=1e-12)
-    streamed = np.empty(k)
-    for rows, part in iter_emd_batch(M, a, b, potentials_init=init, batch_size=9):
-        streamed[rows] = part.distance
-    np.testing.assert_allclose(streamed, first.distance, rtol=1e-12)
-    # Uniform square problems go to the assignment solver, which needs none.
-    uniform = emd_batch(M, potentials_init=(np.zeros(n), np.zeros(n)))
-    np.testing.assert_allclose(uniform.distance, oracle(M)[0], rtol=1e-9)
+    solved, init = own_start(M, a, b)
+    # The control: other problems' potentials do not make them optimal at once.
+    swapped = tuple(p[::-1] for p in init)
+    assert not emd_batch(M, a, b, max_iter=1, potentials_init=swapped).converged.all()
+    for n_jobs, batch_size in [(1, 7), (2, 7), (2, "auto")]:
+        warm = emd_batch(
+            M, a, b, max_iter=1, potentials_init=init, n_jobs=n_jobs,
+            batch_size=batch_size,
+        )  # fmt: skip
+        assert warm.converged.all()
+        np.testing.assert_allclose(warm.distance, solved.distance, rtol=1e-12)
+    streamed = iter_emd_batch(
+        M, a, b, max_iter=1, potentials_init=init, n_jobs=2, ordered=False,
+        chunks=[(0, 3), (3, 20), (20, 40)],
+    )  # fmt: skip
+    for rows, part in streamed:
+        assert part.converged.all()
+        np.testing.assert_allclose(part.distance, solved.distance[rows], rtol=1e-12)
 
 
+@needs_warm_starts
+@quiet_max_iter
 def test_ragged_batches_take_lists(rng):
-    shapes = [(3, 4), (5, 2), (1, 6)]
-    M = [rng.random(shape) for shape in shapes]
-    a = [random_weights(rng, n) for n, _ in shapes]
-    b = [random_weights(rng, m) for _, m in shapes]
-    first = emd_batch(M, a, b, return_duals=True)
-    res = emd_batch(M, a, b, potentials_init=(first.dual_a, first.dual_b))
+    shapes = [(20, 25), (30, 18), (25, 25), (12, 30)]
+    M = [clouds(rng, 1, n, m)[0] for n, m in shapes]
+    a = [random_weights(rng, n, zeros=2) for n, _ in shapes]
+    b = [random_weights(rng, m, zeros=1) for _, m in shapes]
+    _, init = own_start(M, a, b)
+    assert not emd_batch(M, a, b, max_iter=1).converged.all()
+    warm = emd_batch(M, a, b, max_iter=1, potentials_init=init, n_jobs=2, batch_size=1)
+    assert warm.converged.all()
     expected = [ot.emd2(ai, bi, Mi) for ai, bi, Mi in zip(a, b, M, strict=True)]
-    np.testing.assert_allclose(res.distance, expected, rtol=1e-9)
+    np.testing.assert_allclose(warm.distance, expected, rtol=1e-9)
+
+
+def test_assignments_need_no_potentials(rng):
+    M = clouds(rng, 10, 8, 8)
+    uniform = emd_batch(M, potentials_init=(np.zeros(8), np.zeros(8)))
+    np.testing.assert_allclose(uniform.distance, oracle(M)[0], rtol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -139,6 +169,12 @@ def test_ragged_batches_take_lists(rng):
             r"potentials_init\[1\]\[2\] \(problem 2\) has a non-finite potential nan",
         ),
         ((np.zeros(4), ["x"] * 5), "must hold real numbers"),
+        ((None, np.zeros(5)), r"potentials_init\[0\] is None: pass \(result.dual_a"),
+        (
+            (np.zeros(4), 0.0),
+            r"potentials_init\[1\] must have shape \(5,\) .* shape \(\)",
+        ),
+        ((np.zeros(4), [[0.0] * 5, [0.0]]), r"potentials_init\[1\] must be an array"),
     ],
 )
 def test_bad_potentials_are_named(potentials, message):
@@ -150,16 +186,22 @@ def test_ragged_potentials_name_the_problem():
     M = [np.ones((2, 3)), np.ones((4, 1))]
     with pytest.raises(ValueError, match=r"potentials_init\[1\]\[1\] must have shape"):
         emd_batch(M, potentials_init=([np.zeros(2), np.zeros(4)], [np.zeros(3)] * 2))
+    with pytest.raises(
+        ValueError, match=r"\[0\] must be a sequence of 2 1-D potential"
+    ):
+        emd_batch(M, potentials_init=(np.zeros(2), [np.zeros(3), np.zeros(1)]))
 
 
 @pytest.mark.parametrize(
     ("method", "params"), [("sinkhorn", {"reg": 0.1}), ("partial", {})]
 )
 def test_methods_without_warm_starts_refuse_potentials(method, params):
-    with pytest.raises(ValueError, match="the methods that start from dual"):
-        emd_batch(
-            np.ones((2, 3, 3)),
-            method=method,
-            potentials_init=(np.zeros(3), np.zeros(3)),
-            **params,
-        )
+    # Refused for the method before the potentials' shapes are checked.
+    for solve in (emd_batch, iter_emd_batch):
+        with pytest.raises(ValueError, match="the methods that start from dual"):
+            solve(
+                np.ones((2, 3, 3)),
+                method=method,
+                potentials_init=(np.zeros(5), np.zeros(3)),
+                **params,
+            )
