@@ -28,7 +28,15 @@ from sklearn.svm import SVC
 from skemd import PairwiseEMDTransformer
 
 X, y = load_digits(return_X_y=True)
-X, y = X[:400], y[:400]
+n_images = 400
+# sphinx_gallery_start_ignore
+# The test suite runs this example on fewer images (tests/test_examples.py).
+import os  # noqa: E402
+
+if os.environ.get("SKEMD_EXAMPLES_SMALL") == "1":
+    n_images = 200
+# sphinx_gallery_end_ignore
+X, y = X[:n_images], y[:n_images]
 X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0, stratify=y)
 pixels = np.indices((8, 8)).reshape(2, -1).T.astype(float)  # (64, 2) positions
 

@@ -25,6 +25,13 @@ from skemd import BatchEMDTransformer
 
 rng = np.random.default_rng(0)
 k, n = 400, 20
+# sphinx_gallery_start_ignore
+# The test suite runs this example on fewer samples (tests/test_examples.py).
+import os  # noqa: E402
+
+if os.environ.get("SKEMD_EXAMPLES_SMALL") == "1":
+    k = 200
+# sphinx_gallery_end_ignore
 y = rng.integers(0, 2, k)
 grid = np.linspace(0, 1, n)
 shift = np.where(y == 1, 0.22, 0.1) + rng.normal(0, 0.04, k)

@@ -35,7 +35,10 @@ def test_matches_ot_loop(rng, n, m, weights):
     assert_optimal_plans(res.plan, M, a, b, res.distance)
 
 
-@pytest.mark.parametrize("backend", ["threading", "loky"])
+# loky's worker processes start in seconds: slow, as in test_progress.py.
+@pytest.mark.parametrize(
+    "backend", ["threading", pytest.param("loky", marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize("n_jobs", [1, 2])
 def test_backends_and_n_jobs_give_identical_results(rng, backend, n_jobs):
     M = rng.random((60, 12, 9))
@@ -71,12 +74,22 @@ def test_float32_int_and_non_contiguous_inputs(rng):
     np.testing.assert_allclose(emd_batch(M_t).distance, oracle(M_t)[0], rtol=1e-9)
 
 
-def test_read_only_memmap_input(rng, tmp_path):
+def _read_only_costs(rng, tmp_path):
     path = tmp_path / "costs.npy"
     np.save(path, rng.random((30, 5, 7)))
-    M = np.load(path, mmap_mode="r")
+    return np.load(path, mmap_mode="r")
+
+
+def test_read_only_memmap_input(rng, tmp_path):
+    M = _read_only_costs(rng, tmp_path)
     res = emd_batch(M, n_jobs=2, batch_size=4)
     np.testing.assert_allclose(res.distance, oracle(np.asarray(M))[0], rtol=1e-9)
+
+
+@pytest.mark.slow  # loky's worker processes start in seconds
+def test_read_only_memmap_input_on_loky(rng, tmp_path):
+    M = _read_only_costs(rng, tmp_path)
+    res = emd_batch(M, n_jobs=2, batch_size=4)
     with joblib.parallel_config(backend="loky"):
         res_loky = emd_batch(M, n_jobs=2, batch_size=4)
     np.testing.assert_array_equal(res_loky.distance, res.distance)

@@ -3,8 +3,16 @@
 Concurrent runs on one output, an input changed behind an old mtime, damaged
 checkpoint chunks and outputs, an output that is an input, output-side
 errors, and a kill between writing the output and removing the checkpoint.
+
+The faults come from real processes: killed, stopped or concurrent runs, and
+a read-only mount. The runs that only meet a fault's leftovers, or that must
+be refused before solving, call the command's ``main`` in this process (the
+code ``python -m skemd`` runs), judged on its exit code and stderr: a Python
+start per run costs seconds. test_cli_solve.py checks that an error reaches
+the terminal of ``python -m skemd`` as one line with exit code 2.
 """
 
+import io
 import json
 import os
 import shutil
@@ -12,12 +20,15 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
+from contextlib import redirect_stderr
 
 import numpy as np
 import pytest
 
 from skemd import emd_batch
 from skemd._checkpoint import Checkpoint
+from skemd._cli import main
 from skemd._cli_solve import _digest
 
 # Sparse plans in chunks of 10: 40 chunks, a few seconds of solving.
@@ -28,9 +39,34 @@ def _skemd(*args):
     return [sys.executable, "-m", "skemd", *map(str, args)]
 
 
-def _solve(*args, timeout=300):
+# What Python hides by default, and so a run of ``python -m skemd`` too.
+_HIDDEN = (
+    DeprecationWarning,
+    PendingDeprecationWarning,
+    ImportWarning,
+    ResourceWarning,
+)
+
+
+def _solve_in_a_process(*args, timeout=300):
     command = _skemd("solve", *args)
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+
+
+def _solve(*args):
+    """``skemd solve args`` in this process, its outcome as ``subprocess.run``'s.
+
+    Warnings join stderr as Python would print them in a run of its own.
+    """
+    err = io.StringIO()
+    with redirect_stderr(err), warnings.catch_warnings(record=True) as caught:
+        warnings.resetwarnings()
+        for category in _HIDDEN:
+            warnings.simplefilter("ignore", category)
+        code = main(["solve", *map(str, args)])
+    for w in caught:
+        err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+    return subprocess.CompletedProcess(args, code, "", err.getvalue())
 
 
 def _assert_one_error_line(run, *fragments):
@@ -73,20 +109,35 @@ def _killed_midway(args, partial, after=8):
     return _chunks(partial)
 
 
+def _stack():
+    return np.random.default_rng(7).random((400, 50, 50))
+
+
 @pytest.fixture
 def costs(tmp_path):
     """A (400, 50, 50) stack, saved in M.npy."""
-    M = np.random.default_rng(7).random((400, 50, 50))
+    M = _stack()
     np.save(tmp_path / "M.npy", M)
     return M
 
 
-@pytest.fixture
-def whole(costs, tmp_path):
-    """The output of an uninterrupted run of ``SOLVE`` on M.npy."""
-    run = _solve(tmp_path / "M.npy", *SOLVE, "--quiet", "-o", tmp_path / "whole.npz")
+@pytest.fixture(scope="module")
+def solved_once(tmp_path_factory):
+    """The output of an uninterrupted run of ``SOLVE`` on the stack of ``costs``."""
+    folder = tmp_path_factory.mktemp("whole")
+    np.save(folder / "M.npy", _stack())
+    run = _solve(folder / "M.npy", *SOLVE, "--quiet", "-o", folder / "whole.npz")
     assert run.returncode == 0, run.stderr
-    return tmp_path / "whole.npz"
+    return folder / "whole.npz"
+
+
+@pytest.fixture
+def whole(solved_once, costs, tmp_path):
+    """The output of an uninterrupted run of ``SOLVE`` on M.npy, in tmp_path.
+
+    A run is its inputs' content, not their path: one run serves every test.
+    """
+    return shutil.copyfile(solved_once, tmp_path / "whole.npz")
 
 
 # 1. Two runs on one output.
@@ -105,7 +156,9 @@ def test_a_second_run_on_a_locked_output_is_refused(costs, tmp_path):
     _wait_for_chunks(first, partial, 1)
     first.send_signal(signal.SIGSTOP)  # holds the lock, mid-run
     try:
-        second = _solve(tmp_path / "B.npy", *SOLVE, "-o", out)
+        # In a process of its own: a run that waited for the lock would time
+        # out there, not hang this one.
+        second = _solve_in_a_process(tmp_path / "B.npy", *SOLVE, "-o", out)
     finally:
         first.send_signal(signal.SIGCONT)
     _assert_one_error_line(second, f"skemd solve (pid {first.pid}) is writing {out}")
@@ -355,7 +408,7 @@ def test_results_larger_than_the_free_space_are_refused(tmp_path):
         pytest.skip(f"cannot create a {k * 8}-byte sparse file: {error}")
     del M
     start = time.monotonic()
-    run = _solve(tmp_path / "M.npy", "-o", tmp_path / "out.npz", timeout=120)
+    run = _solve(tmp_path / "M.npy", "-o", tmp_path / "out.npz")
     (tmp_path / "M.npy").unlink()
     _assert_one_error_line(run, "the results need about", "free")
     assert time.monotonic() - start < 60  # refused up front, nothing read

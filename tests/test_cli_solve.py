@@ -74,17 +74,38 @@ def _start_and_stop(command, partial, sig, after=30):
     return run.returncode, err, len(list(partial.glob("chunk-*.npz")))
 
 
+def _big_stack():
+    # 120 chunks that take seconds in all: the stopped run's test only polls
+    # for them, and on a loaded machine it may not run again before a shorter
+    # run ends.
+    return np.random.default_rng(7).random((12000, 30, 30))
+
+
+# The options of the stopped runs, after the costs.
+_STOPPED = ["--plans", "sparse", "--n-jobs", "2", "--batch-size", "100"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The output of an uninterrupted run of ``_STOPPED`` on ``_big_stack()``.
+
+    One run, in this process, serves both stopped runs: a run is its inputs'
+    content, not their path.
+    """
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    np.save(folder / "M.npy", _big_stack())
+    out = folder / "whole.npz"
+    assert main(["solve", str(folder / "M.npy"), *_STOPPED, "-o", str(out)]) == 0
+    return out
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_stopped_run_resumes_and_equals_an_uninterrupted_run(tmp_path, sig):
-    rng = np.random.default_rng(7)
-    # 120 chunks that take seconds in all: this test only polls for them, and
-    # on a loaded machine it may not run again before a shorter run ends.
-    np.save(tmp_path / "M.npy", rng.random((12000, 30, 30)))
-    command = ["solve", tmp_path / "M.npy", "--plans", "sparse", "--n-jobs", "2"]
-    command += ["--batch-size", "100"]
-    subprocess.run(_skemd(*command, "-o", tmp_path / "whole.npz"), check=True)
-
+def test_stopped_run_resumes_and_equals_an_uninterrupted_run(
+    tmp_path, sig, uninterrupted, capsys
+):
+    np.save(tmp_path / "M.npy", _big_stack())
+    command = ["solve", tmp_path / "M.npy", *_STOPPED]
     out = tmp_path / "resumed.npz"
     code, err, saved = _start_and_stop(
         _skemd(*command, "-o", out), tmp_path / "resumed.npz.partial", sig
@@ -98,11 +119,11 @@ def test_stopped_run_resumes_and_equals_an_uninterrupted_run(tmp_path, sig):
         unused = re.search(r"(\d+) tasks have been successfully executed", err)
         assert unused is None or int(unused.group(1)) <= 2
 
-    resumed = subprocess.run(
-        _skemd(*command, "-o", out), capture_output=True, text=True, check=True
-    )
-    assert f"Solved {120 - saved} chunks" in resumed.stderr
-    with np.load(tmp_path / "whole.npz") as whole, np.load(out) as again:
+    # The resumed run, in this process: the same code as python -m skemd.
+    capsys.readouterr()
+    assert main([*map(str, command), "-o", str(out)]) == 0
+    assert f"Solved {120 - saved} chunks" in capsys.readouterr().err
+    with np.load(uninterrupted) as whole, np.load(out) as again:
         np.testing.assert_array_equal(again["distance"], whole["distance"])
         assert (_csr(again) != _csr(whole)).nnz == 0
 
@@ -150,6 +171,11 @@ def test_bad_files_give_one_error_line_and_exit_code_2(tmp_path, capsys):
         assert err.startswith("skemd: error: ") and err.count("\n") == 1, err
         assert message in err
         assert not (tmp_path / "out.npz.partial").exists()
+
+
+@pytest.mark.slow  # a Python start: seconds
+def test_a_bad_file_gives_one_error_line_and_exit_code_2_through_python_m(tmp_path):
+    _bad_inputs(tmp_path)
     run = subprocess.run(
         _skemd("solve", tmp_path / "nan.npy", "-o", tmp_path / "out.npz"),
         capture_output=True,
@@ -158,13 +184,21 @@ def test_bad_files_give_one_error_line_and_exit_code_2(tmp_path, capsys):
     assert run.returncode == 2 and run.stderr.count("\n") == 1, run.stderr
 
 
-@pytest.mark.slow
-def test_help_names_every_option():
-    run = subprocess.run(_skemd("solve", "--help"), capture_output=True, text=True)
+def _help(capsys, *argv):
+    """What ``skemd argv --help`` prints; test_cli.py runs ``python -m skemd``."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main([*argv, "--help"])
+    assert stop.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_names_every_option(capsys):
+    out = _help(capsys, "solve")
     for option in ("--a", "--b", "--plans", "--n-jobs", "--backend", "--scheduler"):
-        assert option in run.stdout
-    assert "re-running the same command continues" in " ".join(run.stdout.split())
-    top = subprocess.run(_skemd("--help"), capture_output=True, text=True).stdout
+        assert option in out
+    assert "re-running the same command continues" in " ".join(out.split())
+    top = _help(capsys)
     assert "solve" in top and "demo" in top
 
 

@@ -57,7 +57,7 @@ def test_emd_batch_is_identical_on_the_cluster(client, return_plan):
 @pytest.mark.slow
 def test_pairwise_and_neighbour_graphs_are_identical_on_the_cluster(client):
     rng = np.random.default_rng(2)
-    X = rng.dirichlet(np.ones(16), size=150)
+    X = rng.dirichlet(np.ones(16), size=80)
     support = np.indices((4, 4)).reshape(2, -1).T.astype(float)
     neighbours = EMDNeighborsTransformer(n_neighbors=5, support=support, n_jobs=2)
     local = neighbours.fit_transform(X), pairwise_emd(X, support=support, n_jobs=2)

@@ -477,11 +477,20 @@ CHECKS = {
     "user_guide/unequal_masses.rst": check_unequal_masses,
 }
 
-# Files whose snippets take more than a few seconds as users should see them:
-# the README's Quickstart grid-searches k=1000 problems of 100x100 and its
-# digits SVM grid-searches 300 images; parallel.rst starts 4 loky worker
-# processes (6-13 s cold on a loaded 2-core machine).
-SLOW = {"README.md", "user_guide/parallel.rst"}
+# Files whose snippets take seconds as users should see them: the README's
+# Quickstart grid-searches k=1000 problems of 100x100 and its digits SVM
+# grid-searches 300 images; parallel.rst starts 4 loky worker processes (6-13 s
+# cold on a loaded 2-core machine); dask.rst grid-searches through a dask
+# cluster, whose joblib backend polls its futures (3 s); neighbors.rst and
+# kernels.rst solve thousands of digit pairs and grid-search them (2 s each,
+# out of the quick loop's minute).
+SLOW = {
+    "README.md",
+    "user_guide/parallel.rst",
+    "user_guide/dask.rst",
+    "user_guide/neighbors.rst",
+    "user_guide/kernels.rst",
+}
 
 
 @pytest.fixture

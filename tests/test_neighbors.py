@@ -48,7 +48,7 @@ def test_graph_equals_brute_force_on_digits(digits, metric):
     X, _ = digits
     neighbours = EMDNeighborsTransformer(n_neighbors=5, support=GRID, metric=metric)
     graph = neighbours.fit_transform(X)
-    D = pairwise_emd(X, support=GRID, metric=metric)
+    D = pairwise_emd(X, support=GRID, metric=metric, n_jobs=2)  # the brute force
     expected = KNeighborsTransformer(n_neighbors=5, metric="precomputed").fit_transform(
         D
     )
@@ -70,11 +70,12 @@ def test_kneighbors_and_new_queries_equal_brute_force(digits):
     fit, new = X[:60], X[60:]
     neighbours = EMDNeighborsTransformer(n_neighbors=4, support=GRID).fit(fit)
     dist, ind = neighbours.kneighbors()  # each sample excluded from its own
-    expected = brute_force(pairwise_emd(fit, support=GRID), 4, exclude_self=True)
+    expected = pairwise_emd(fit, support=GRID, n_jobs=2)
+    expected = brute_force(expected, 4, exclude_self=True)
     np.testing.assert_array_equal(ind, expected[1])
     np.testing.assert_allclose(dist, expected[0], rtol=1e-9, atol=1e-12)
     dist, ind = neighbours.kneighbors(new, n_neighbors=3)
-    expected = brute_force(pairwise_emd(new, fit, support=GRID), 3)
+    expected = brute_force(pairwise_emd(new, fit, support=GRID, n_jobs=2), 3)
     np.testing.assert_array_equal(ind, expected[1])
     np.testing.assert_allclose(dist, expected[0], rtol=1e-9, atol=1e-12)
     assert neighbours.kneighbors(new, return_distance=False).shape == (30, 4)
@@ -180,7 +181,7 @@ def test_the_graph_feeds_scikit_learn_estimators(digits):
 @pytest.mark.slow
 def test_a_neighbours_classifier_is_grid_searched_in_a_pipeline():
     X, y = load_digits(return_X_y=True)
-    X, y = X[:300], y[:300]
+    X, y = X[:180], y[:180]
     pipe = make_pipeline(
         EMDNeighborsTransformer(n_neighbors=5, support=GRID),
         KNeighborsClassifier(n_neighbors=3, metric="precomputed"),
@@ -193,9 +194,9 @@ def test_a_neighbours_classifier_is_grid_searched_in_a_pipeline():
     search.fit(X, y)
     assert search.best_score_ > 0.9  # EMD neighbours classify digits well
     expected = KNeighborsClassifier(n_neighbors=3, metric="precomputed")
-    train, test = np.arange(200), np.arange(200, 300)
+    train, test = np.arange(120), np.arange(120, 180)
     metric = search.best_params_["emdneighborstransformer__metric"]
-    D = pairwise_emd(X, support=GRID, metric=metric)
+    D = pairwise_emd(X, support=GRID, metric=metric, n_jobs=2)
     expected.fit(D[np.ix_(train, train)], y[train])
     got = clone(search.best_estimator_).fit(X[train], y[train])
     np.testing.assert_array_equal(

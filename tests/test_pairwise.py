@@ -184,7 +184,7 @@ def test_precomputed_kernel_svc_in_grid_search():
 
 @pytest.mark.slow
 def test_two_routes_for_grid_searching_gamma(tmp_path):
-    X, _, y = digits(100)
+    X, _, y = digits(60)
     gammas = {"distancekernel__gamma": [0.05, 0.2, 1.0]}
     # Route 1: distances inside the pipeline, cached by Pipeline(memory=...).
     pipe = Pipeline(

@@ -34,6 +34,7 @@ def test_sparse_plans_equal_dense_plans(rng, weights):
     np.testing.assert_allclose((G3 * M[3]).sum(), res.distance[3], rtol=1e-12)
 
 
+@pytest.mark.slow  # loky's worker processes start in seconds
 def test_sparse_plans_with_loky_are_identical(rng):
     M = rng.random((20, 9, 7))
     serial = emd_batch(M, return_plan="sparse")

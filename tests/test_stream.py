@@ -90,7 +90,10 @@ def test_bad_out_raises(rng, out):
         emd_batch(rng.random((40, 5, 5)), out=out)
 
 
-@pytest.mark.parametrize("backend", ["threading", "loky"])
+# loky's worker processes start in seconds: slow, as in test_progress.py.
+@pytest.mark.parametrize(
+    "backend", ["threading", pytest.param("loky", marks=pytest.mark.slow)]
+)
 def test_memmapped_costs_equal_in_memory_costs(rng, tmp_path, backend):
     M = rng.random((300, 8, 8)).astype(np.float32)
     np.save(tmp_path / "M.npy", M)
@@ -139,7 +142,7 @@ _PEAK_RSS_SCRIPT = textwrap.dedent(
 def test_memmapped_batch_streams_in_bounded_memory(tmp_path):
     import ot
 
-    k = 400_000  # 320 MB of costs
+    k = 200_000  # 160 MB of costs: a whole copy is 2.5 times the bound below
     M = np.lib.format.open_memmap(tmp_path / "M.npy", "w+", np.float64, (k, 10, 10))
     for start in range(0, k, 50_000):
         M[start : start + 50_000] = np.random.default_rng(start).random(

@@ -169,6 +169,7 @@ def test_pipeline_cross_val_and_train_test_split(data):
     assert scores.shape == (4,) and scores.mean() > 0.9
 
 
+@pytest.mark.slow  # GridSearchCV(n_jobs=2) starts loky's worker processes: seconds
 def test_grid_search_with_parallel_jobs(data):
     X, y = data
     pipe = make_pipeline(BatchEMDTransformer(n_jobs=2), LogisticRegression())
