@@ -123,15 +123,7 @@ def _check_vectors(w, name, sizes, ragged, kind):
             f"{name} must have shape ({size},) (shared) or ({k}, {size}) (one row "
             f"per problem) to match M; got shape {w.shape}."
         )
-    w = np.ascontiguousarray(w)
-    bad = kind.is_bad(w)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise ValueError(
-            f"{name}[{i}] (problem {i}) has a {kind.bad} {kind.noun} {w[i, j]} at "
-            f"position {j}."
-        )
-    return w
+    return _check_values(w, name, kind)
 
 
 def check_weight_vector(w, name, size):
@@ -179,11 +171,20 @@ def _check_vector(w, name, size, kind):
             f"{name} must have shape ({size},) to match the cost matrix; got shape "
             f"{w.shape}."
         )
+    return _check_values(w, name, kind)
+
+
+def _check_values(w, name, kind):
+    """Return ``w`` C-contiguous; raise, naming the problem, at a bad entry."""
     w = np.ascontiguousarray(w)
     bad = kind.is_bad(w)
     if bad.any():
-        j = np.flatnonzero(bad)[0]
-        raise ValueError(f"{name} has a {kind.bad} {kind.noun} {w[j]} at position {j}.")
+        *row, j = np.argwhere(bad)[0]
+        where = f"[{row[0]}] (problem {row[0]})" if row else ""
+        raise ValueError(
+            f"{name}{where} has a {kind.bad} {kind.noun} {w[(*row, j)]} at "
+            f"position {j}."
+        )
     return w
 
 
