@@ -162,17 +162,11 @@ class SolverOptions:
                 f"method={method!r}, which gives "
                 f"{' or '.join(sorted(spec.plan_formats))} plans."
             )
-        if return_duals and not spec.duals:
-            with_duals = [name for name, m in METHODS.items() if m.duals]
-            raise ValueError(
-                f"return_duals=True is not available with method={method!r}; "
-                f"the methods that give dual potentials are {with_duals}."
-            )
-        if potentials_init is not None and not spec.warm_start:
-            warm = [name for name, m in METHODS.items() if m.warm_start]
-            raise ValueError(
-                f"potentials_init is not available with method={method!r}; the "
-                f"methods that start from dual potentials are {warm}."
+        if return_duals:
+            _check_able(method, "duals", "return_duals=True", "give dual potentials")
+        if potentials_init is not None:
+            _check_able(
+                method, "warm_start", "potentials_init", "start from dual potentials"
             )
         return cls(
             method,
@@ -230,6 +224,16 @@ class SolverOptions:
     def identity(self):
         """What decides the values: the method and its parameters, JSON-able."""
         return {"method": self.method, **dict(self.params)}
+
+
+def _check_able(method, flag, argument, ability):
+    """Refuse ``argument`` unless the method's registry ``flag`` is set."""
+    if not getattr(METHODS[method], flag):
+        able = [name for name, m in METHODS.items() if getattr(m, flag)]
+        raise ValueError(
+            f"{argument} is not available with method={method!r}; the methods "
+            f"that {ability} are {able}."
+        )
 
 
 def _check_method_params(method_params):

@@ -87,8 +87,7 @@ class ProblemBatch:
         """
         if self.potentials is None:
             return None
-        k = len(self)
-        return tuple(np.broadcast_to(p, (k, p.shape[-1])) for p in self.potentials)
+        return tuple(_as_rows(p, len(self), p.shape[-1]) for p in self.potentials)
 
     def release(self):
         """Drop the resident pages of memmapped costs once they are solved."""
